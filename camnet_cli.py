@@ -1,0 +1,37 @@
+"""The ``camnet`` command: one entry point, one subcommand per service.
+
+This module is the composition root. It may import every service's ``cli`` module;
+nothing imports it (``tests/test_architecture.py`` checks both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from agent import cli as agent_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the ``camnet`` parser with every service's subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="camnet",
+        description="camnet — giám sát camera an ninh cộng đồng (community camera health).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    agent_cli.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = args.handler
+    code: int = handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
