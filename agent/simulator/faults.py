@@ -6,7 +6,8 @@ optics or sensor fail while its OSD generator keeps working. Parameters (0-255 s
 ==============  ===========================================================================
 healthy         scene as rendered (photo pan/zoom, moving shapes)
 black           all pixels 0; the OSD stays visible on black
-covered         lens covered: grey, blur sigma = width/8, contrast x 0.2 around 18, noise 2
+covered         lens covered by a hand/cloth/tape in daylight: blur sigma = width/8,
+                contrast x 0.2 around grey 75, warm tint (B,G,R x 0.8, 0.95, 1.2), noise 2
 blurred         out of focus: Gaussian blur sigma = width/80 (8 px at 640); OSD stays sharp
 frozen          one picture (t = 0) repeated; the OSD clock stopped too
 moved           view shifted by +35 % width, +20 % height and rotated 15 degrees
@@ -76,8 +77,9 @@ def _black(frame: Image, rng: np.random.Generator) -> Image:
 def _covered(frame: Image, rng: np.random.Generator) -> Image:
     grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     soft = cv2.GaussianBlur(grey, (0, 0), frame.shape[1] / 8).astype(np.float32)
-    dark = 18.0 + (soft - float(soft.mean())) * 0.2  # light leaking round a hand or a bag
-    tinted = dark[:, :, None] * np.array([0.9, 1.0, 1.1], dtype=np.float32)
+    # a lit, nearly flat surface right on the lens (a dark one is judged "black")
+    flat = 75.0 + (soft - float(soft.mean())) * 0.2
+    tinted = flat[:, :, None] * np.array([0.8, 0.95, 1.2], dtype=np.float32)
     return _noise(_clip(tinted), 2.0, rng)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from agent.simulator.faults import Image, RenderPlan, apply_picture_fault, plan_for
 from agent.simulator.scenes import SceneRenderer, draw_osd, scene_label
 
-CLIP_VERSION = 1
+CLIP_VERSION = 3
 _MAGIC = b"CAMNETCLIP1\n"
 H264_IDR, H264_SPS, H264_PPS = 5, 7, 8
 H265_VPS, H265_SPS, H265_PPS = 32, 33, 34

@@ -1,12 +1,15 @@
-"""Scene pictures: scikit-image sample photographs panned and zoomed, moving shapes, OSD.
+"""Scene pictures: scikit-image sample photographs, gently swaying, moving shapes, OSD.
 
 Nothing is downloaded: the photographs ship inside scikit-image. Motion is periodic with the
 clip length, so a looped clip has no visible jump except the OSD clock. The OSD text (date,
 time and a scene label) is burnt in after optics-like faults, as real cameras do.
 
-Parameters: canvas = photo resized to cover 1.3x the output; zoom 1.0-1.15; pan +-8 % of the
-width and +-5 % of the height; one "vehicle" box crossing the lower third once per clip and a
-"person" disc bobbing; OSD font 0.55 x height/360.
+A community camera is fixed on a pole: its view does not pan. The photo only sways a little,
+as a pole does in the wind, and movement comes from objects; a real pan would be the
+``moved`` fault. Parameters: canvas = photo resized to cover 1.3x the output; zoom
+1.075 +- 0.005; sway +-0.6 % of the width and +-0.4 % of the height; one "vehicle" box
+crossing the lower third once per clip and a "person" disc bobbing; OSD font 0.55 x
+height/360.
 """
 
 from __future__ import annotations
@@ -73,9 +76,9 @@ class SceneRenderer:
         w, h = self.width, self.height
         ch, cw = self.canvas.shape[:2]
         phase = 2 * math.pi * t / self.period
-        zoom = 1.075 + 0.075 * math.sin(phase)
-        cx = cw / 2 + 0.08 * w * math.sin(phase) + shift[0] * w
-        cy = ch / 2 + 0.05 * h * math.cos(phase) + shift[1] * h
+        zoom = 1.075 + 0.005 * math.sin(phase)
+        cx = cw / 2 + 0.006 * w * math.sin(phase) + shift[0] * w
+        cy = ch / 2 + 0.004 * h * math.cos(phase) + shift[1] * h
         m = cv2.getRotationMatrix2D((cx, cy), angle, zoom)
         m[0, 2] += w / 2 - cx
         m[1, 2] += h / 2 - cy

@@ -1,7 +1,11 @@
 """The live timeline of one camera: which frame is on air now, and who receives it.
 
-Each camera runs its clip in a loop at real-time pace from a random phase, so a client that
-joins receives the frame on air at that moment, usually in the middle of a GOP. Sequence
+Each camera runs its clip in a loop at real-time pace, and a client that joins receives the
+frame on air at that moment, in the middle of a GOP. A looped clip holds only a few
+keyframes, and a real camera never shows the same picture twice (its OSD clock moves on):
+so when a client joins an idle camera, the timeline is re-phased to join mid-GOP before the
+*next* keyframe of the clip in turn. Consecutive probes thus never get the same keyframe,
+while a ``frozen`` clip (one picture repeated) still looks frozen. Sequence
 numbers and timestamps are per camera (as in cameras that share one encoder between
 sessions); PLAY answers them in RTP-Info. Nothing is computed while nobody is playing: one
 ``loop.call_at`` timer per camera runs only while at least one session plays.
@@ -74,6 +78,7 @@ class LiveStream:
         self._handle: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
         self.frames_sent = 0
+        self._turn = self.rng.randrange(1 << 16)  # which keyframe the next idle join reaches
 
     def set_tracks(self, tracks: list[Track], *, restart: bool) -> None:
         """Use ``tracks``; ``restart`` starts video at its first frame (an IDR) now."""
@@ -147,8 +152,22 @@ class LiveStream:
             now = self._loop.time()
             for st in self.tracks:
                 st.next_k = st.due(now)
+            if self.tracks and self.tracks[0].track.kind == "video":
+                self._rephase(self.tracks[0])
         self.sessions.add(session)
         self._schedule()
+
+    def _rephase(self, st: _TrackState) -> None:
+        """Put the frame on air a few frames before the next keyframe in turn (mid-GOP)."""
+        keys = [i for i, key in enumerate(st.track.keyframes) if key]
+        n = len(st.track.frames)
+        if not keys or n < 2:
+            return
+        self._turn += 1
+        target = keys[self._turn % len(keys)]
+        gap = (keys[(keys.index(target) - 1) % len(keys)] - target) % n or n
+        before = self.rng.randrange(1, max(2, gap))  # 1..gap-1 frames of the previous GOP
+        st.phase = (target - before - st.next_k) % n
 
     def stop(self, session: Session) -> None:
         """Stop sending to ``session`` (PAUSE, TEARDOWN or connection closed)."""

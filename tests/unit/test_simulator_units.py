@@ -122,8 +122,9 @@ def test_picture_fault_renderings() -> None:
     assert healthy.mean() > 60
     assert _picture("black").max() == 0
     covered = _picture("covered")
-    assert covered.mean() < 30
-    assert covered.std() < 10
+    assert 50 < covered.mean() < 100  # a lit hand/cloth on the lens, not a black picture
+    assert covered.std() < 15
+    assert covered[..., 2].mean() > covered[..., 0].mean()  # warm tint (BGR)
     assert _sharpness(_picture("blurred")) < _sharpness(healthy) / 10
     assert _sharpness(_picture("noisy")) > _sharpness(healthy) * 2
     assert _picture("too_dark").mean() < 25
