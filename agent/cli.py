@@ -1,17 +1,21 @@
 """The agent's subcommands of ``camnet``: each module adds its own parser.
 
-Modules are imported here, but each keeps its heavy imports (cv2, av) inside the handler so
-that ``camnet --help`` stays fast.
+Each module keeps its heavy imports (cv2, av) inside its handler so that ``camnet --help``
+stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-SubParsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
+from agent import assess, daemon, demo, probe
+from agent.simulator import cli as simulator_cli
 
 
-def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add the agent's subcommands (simulate, probe, assess, agent) to ``sub``."""
-    del sub  # subcommands are added as their modules land
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the agent's subcommands to ``sub``."""
+    simulator_cli.add_parser(sub)
+    probe.add_parser(sub)
+    assess.add_parser(sub)
+    daemon.add_parser(sub)
+    demo.add_parser(sub)

@@ -3,7 +3,8 @@
 Class tree::
 
     AgentError
-    ├── ConfigError          a config file is wrong (file, line, what to write instead)
+    ├── ConfigError          one thing wrong in a config file (file, line, what to write)
+    ├── InvalidConfigError   every error found in one config file
     └── ProbeError           a probe ended without a picture; ``cause`` is the exact cause
         └── (one instance per cause; see ``agent.messages.Cause``)
 
@@ -38,3 +39,11 @@ class ProbeError(AgentError):
         self.cause: Cause = cause
         self.detail = detail
         super().__init__(f"{cause}: {detail}")
+
+
+class InvalidConfigError(AgentError):
+    """Every error found in one config file, reported together."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))

@@ -1,0 +1,207 @@
+"""``camnet agent``: probe every camera of a site on a schedule and write reports.
+
+One task per camera in one ``asyncio.TaskGroup``; each start is spread over the interval
+and each interval jittered (Home Assistant #82231), a semaphore bounds concurrent probes,
+and decoding/judging runs in a small thread pool. A probe's failure is a report; an
+unexpected error in one camera's task is logged and that camera goes on at its next turn.
+History (reference picture, baselines) is kept per camera under ``state_dir``. A camera is
+logged once when it goes down and once when it recovers, never at every probe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO
+
+from agent.config import AgentConfig, CameraConfig, load_config
+from agent.errors import InvalidConfigError
+from agent.messages import ProbeReport, redact_url
+from agent.metrics import AgentMetrics, serve_metrics
+from agent.probe import CameraSpec, probe
+from agent.rtsp import ProbeOptions
+
+log = logging.getLogger(__name__)
+ReportSink = Callable[[ProbeReport], Awaitable[None]]
+
+
+class JsonlSink:
+    """Append each report as one JSON line to a file (or stdout with '-')."""
+
+    def __init__(self, target: str) -> None:
+        self._own = target != "-"
+        if self._own:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        # the sink lives as long as the agent; close() ends it
+        self._out: IO[str] = Path(target).open("a", encoding="utf-8") if self._own else sys.stdout  # noqa: SIM115
+
+    async def __call__(self, report: ProbeReport) -> None:
+        """Write one report and flush, so a reader sees it at once."""
+        self._out.write(report.model_dump_json() + "\n")
+        self._out.flush()
+
+    def close(self) -> None:
+        """Close the file (never stdout)."""
+        if self._own:
+            self._out.close()
+
+
+class Agent:
+    """Probe the cameras of one ``AgentConfig`` and hand every report to ``sink``."""
+
+    def __init__(self, config: AgentConfig, sink: ReportSink) -> None:
+        from agent.history import CameraHistory
+        from agent.quality import Thresholds
+
+        self.config = config
+        self.sink = sink
+        self.metrics = AgentMetrics()
+        self.last_status: dict[str, str] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._gate = asyncio.Semaphore(config.concurrency)
+        self._pool = ThreadPoolExecutor(config.decode_workers, thread_name_prefix="camnet-decode")
+        self._thresholds = {
+            c.id: Thresholds(**{**config.thresholds, **c.thresholds}) for c in config.cameras
+        }
+        self._histories = {c.id: CameraHistory.load(self._history_path(c)) for c in config.cameras}
+
+    def _history_path(self, camera: CameraConfig) -> Path:
+        return self.config.state_dir / camera.id / "history.npz"
+
+    async def probe_camera(self, camera: CameraConfig) -> ProbeReport:
+        """Probe one camera now, record the result, and return its report."""
+        e = camera.expected
+        options = ProbeOptions(
+            timeout=self.config.timeout, transport=camera.transport or self.config.transport
+        )
+        async with self._gate:
+            report = await probe(
+                camera.full_url(),
+                options,
+                camera_id=camera.id,
+                history=self._histories[camera.id],
+                thresholds=self._thresholds[camera.id],
+                spec=CameraSpec(e.width, e.height, e.fps, e.audio),
+                executor=self._pool,
+            )
+        if report.cause is None:
+            history = self._histories[camera.id]
+            await asyncio.get_running_loop().run_in_executor(
+                self._pool, history.save, self._history_path(camera)
+            )
+        self._note(camera, report)
+        await self.sink(report)
+        self.metrics.reports_written.inc()
+        return report
+
+    def _note(self, camera: CameraConfig, report: ProbeReport) -> None:
+        self.metrics.observe(report)
+        before = self.last_status.get(camera.id)
+        self.last_status[camera.id] = report.status
+        for status in ("ok", "degraded", "down"):
+            count = sum(1 for s in self.last_status.values() if s == status)
+            self.metrics.cameras.labels(status).set(count)
+        what = report.cause or ",".join(report.faults)
+        if report.status == "down" and before != "down":
+            log.warning("camera %s (%s) down: %s", camera.id, redact_url(camera.url), what)
+        elif report.status != "down" and before == "down":
+            log.warning("camera %s recovered: %s", camera.id, report.status)
+
+    async def _camera_loop(self, camera: CameraConfig) -> None:
+        loop = asyncio.get_running_loop()
+        interval, jitter = self.config.interval, self.config.jitter
+        await asyncio.sleep(random.uniform(0, interval))  # noqa: S311 - spreading, not security
+        while True:
+            started = loop.time()
+            try:
+                await self.probe_camera(camera)
+            except Exception:
+                log.exception("camera %s: unexpected error; trying again next turn", camera.id)
+            pause = interval * random.uniform(1 - jitter, 1 + jitter)  # noqa: S311
+            await asyncio.sleep(max(0.0, pause - (loop.time() - started)))
+
+    async def run_once(self) -> list[ProbeReport]:
+        """Probe every camera once (no spreading) and return the reports."""
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self.probe_camera(c)) for c in self.config.cameras]
+        return [t.result() for t in tasks]
+
+    async def run(self) -> None:
+        """Probe forever on the schedule (until cancelled)."""
+        async with asyncio.TaskGroup() as group:
+            self._tasks = [group.create_task(self._camera_loop(c)) for c in self.config.cameras]
+
+    def close(self) -> None:
+        """Release the decode threads."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def run(config: AgentConfig, once: bool = False, sink: ReportSink | None = None) -> None:
+    """Run the agent until SIGTERM/SIGINT (or one round with ``once``)."""
+    jsonl = JsonlSink(config.reports) if sink is None else None
+    agent = Agent(config, sink if sink is not None else jsonl)  # type: ignore[arg-type]
+    server = None
+    if config.metrics_port and not once:
+        server = await serve_metrics(agent.metrics, config.metrics_host, config.metrics_port)
+    main = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, main.cancel if main else (lambda: None))
+    try:
+        if once:
+            await agent.run_once()
+        else:
+            log.info("agent %s: %d cameras", config.agent_id, len(config.cameras))
+            await agent.run()
+    except asyncio.CancelledError:
+        log.info("agent %s stopping", config.agent_id)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+        agent.close()
+        if jsonl is not None:
+            jsonl.close()
+
+
+def main(args: argparse.Namespace) -> int:
+    """Handle ``camnet agent``."""
+    try:
+        config = load_config(Path(args.config))
+    except InvalidConfigError as exc:
+        sys.stderr.write(f"Cấu hình sai / invalid config ({len(exc.errors)} lỗi):\n")
+        for error in exc.errors:
+            sys.stderr.write(f"  {error}\n")
+        return 2
+    if args.check_config:
+        sys.stdout.write(f"Cấu hình hợp lệ / config OK: {len(config.cameras)} camera\n")
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    asyncio.run(run(config, once=args.once))
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``camnet agent`` to the subcommands."""
+    p = sub.add_parser(
+        "agent",
+        help="chạy trạm biên kiểm tra camera / run the edge agent",
+        description="Kiểm tra định kỳ mọi camera trong agent.yaml. Probe every camera on a "
+        "schedule, write JSON-line reports, serve Prometheus metrics.",
+    )
+    p.add_argument("--config", required=True, help="agent.yaml")
+    p.add_argument("--check-config", action="store_true", help="validate the config and exit")
+    p.add_argument("--once", action="store_true", help="probe every camera once and exit")
+    p.set_defaults(handler=main)

@@ -1,0 +1,49 @@
+"""``camnet demo`` as a user runs it: a process that shows cameras breaking and working."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import free_port
+
+
+def test_demo_shows_live_reports_and_stops_cleanly(tmp_path: Path) -> None:
+    base = 20000 + free_port() % 20000  # a block of ten ports: base-1 .. base+8
+    command = [sys.executable, "-m", "camnet_cli", "demo", "--interval", "3"]
+    command += ["--base-port", str(base), "--metrics-port", str(free_port())]
+    command += ["--var", str(tmp_path)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    raw = b""
+    lines: list[str] = []
+    deadline = time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                raw += os.read(fd, 65536)
+                lines = raw.decode(errors="replace").splitlines()
+            if any("hình đen" in line for line in lines) and sum("✔" in x for x in lines) >= 8:
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    lines = (raw + out).decode(errors="replace").splitlines()
+    text = "\n".join(lines)
+    assert proc.returncode == 0, text
+    assert "metrics" in text
+    assert "hình đen" in text, text  # the script blacks out xa-a-cam-2 after 15 s
+    assert sum("✔" in line for line in lines) >= 8, text
+    assert "Đã dừng / stopped." in text
+    reports = [json.loads(x) for x in (tmp_path / "reports.jsonl").read_text().splitlines()]
+    assert {r["camera_id"] for r in reports} >= {"xa-a-cam-1", "xa-b-cam-4"}
+    assert "camnet123" not in (tmp_path / "reports.jsonl").read_text()
