@@ -11,7 +11,8 @@ the marker bit is set or the timestamp changes. A sequence-number gap marks the 
 damaged, so a half-received keyframe is never handed to the decoder. Parameter sets (SPS,
 PPS, VPS) seen in band are remembered, so a keyframe can be decoded even when the camera
 sends them only once or only in the SDP. Memory is bounded: an access unit larger than
-``max_au_bytes`` is dropped.
+``max_au_bytes`` is dropped. With ``keyframe_only`` (a probe), other pictures' NAL data is
+skipped at the door, fragments included, without being copied.
 """
 
 from __future__ import annotations
@@ -96,8 +97,11 @@ class AccessUnit:
 class Depacketizer:
     """Rebuild access units from the RTP packets of one H.264 or H.265 stream."""
 
-    def __init__(self, codec: Codec, max_au_bytes: int = 8 * 1024 * 1024) -> None:
+    def __init__(
+        self, codec: Codec, max_au_bytes: int = 8 * 1024 * 1024, keyframe_only: bool = False
+    ) -> None:
         self.codec: Codec = codec
+        self.keyframe_only = keyframe_only  # a probe needs only keyframes and parameter sets
         self.max_au_bytes = max_au_bytes
         self.parameter_sets: dict[int, bytes] = {}
         self.packets = 0
@@ -164,9 +168,14 @@ class Depacketizer:
             return [nal] if nal is not None else []
         if (self.codec == "h264" and 1 <= kind <= 23) or (self.codec == "h265" and kind < 48):
             self._fragment = None
-            return [payload]
+            return [payload] if self._wanted(kind) else []
         self.dropped_nals += 1
         return []
+
+    def _wanted(self, kind: int) -> bool:
+        if not self.keyframe_only:
+            return True
+        return is_keyframe_nal(self.codec, kind) or is_parameter_set(self.codec, kind)
 
     def _defragment(self, payload: bytes) -> bytes | None:
         hdr = self._hdr
@@ -175,6 +184,9 @@ class Depacketizer:
         fu = payload[hdr]
         start, end = bool(fu & 0x80), bool(fu & 0x40)
         if start:
+            if not self._wanted(fu & (0x1F if self.codec == "h264" else 0x3F)):
+                self._fragment = None  # a P-frame: skip its fragments without copying them
+                return None
             if self.codec == "h264":
                 header = bytes([(payload[0] & 0xE0) | (fu & 0x1F)])
             else:

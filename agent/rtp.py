@@ -34,12 +34,13 @@ class KeyframeCollector:
         self.codec: Codec = codec
         self.payload_type = payload_type
         self.fps_window = fps_window
-        self.depacketizer = Depacketizer(codec)
+        self.depacketizer = Depacketizer(codec, keyframe_only=True)
         self.keyframe: bytes | None = None
         self.keyframe_at: float | None = None
         self.first_packet_at: float | None = None
         self.last_packet_at: float | None = None
         self.bytes = 0
+        self.packets_after_key = 0
         self.done = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._timestamps: deque[int] = deque(maxlen=64)
@@ -48,7 +49,7 @@ class KeyframeCollector:
     @property
     def packets(self) -> int:
         """RTP packets of the video payload type received so far."""
-        return self.depacketizer.packets
+        return self.depacketizer.packets + self.packets_after_key
 
     def feed(self, data: bytes) -> None:
         """Handle one RTP packet of the video track."""
@@ -60,10 +61,16 @@ class KeyframeCollector:
             self.first_packet_at = now
         self.last_packet_at = now
         self.bytes += len(data)
+        if not self._timestamps or self._timestamps[-1] != pkt.timestamp:
+            self._timestamps.append(pkt.timestamp)  # one per picture: the frame rate
         if self.done.is_set():
             return
+        if self.keyframe is not None:
+            self.packets_after_key += 1
+            if len(self._timestamps) >= FPS_ACCESS_UNITS:
+                self.finish()
+            return
         for au in self.depacketizer.push(pkt):
-            self._timestamps.append(au.timestamp)
             if self.keyframe is None:
                 bitstream = self.depacketizer.keyframe_bitstream(au)
                 if bitstream is not None:

@@ -148,3 +148,19 @@ def test_parse_rtp_handles_csrc_extension_padding_and_garbage() -> None:
     )
     assert parse_rtp(b"\x00" * 20) is None  # version 0
     assert parse_rtp(b"\x80") is None
+
+
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_keyframe_only_skips_other_pictures_but_keeps_the_keyframe(codec: Codec) -> None:
+    units = encode_nals(codec, frames=4)
+    keep_all, key_only = Depacketizer(codec), Depacketizer(codec, keyframe_only=True)
+    seq, kept, only = 1, [], []
+    for i, nals in enumerate([*units[1:], units[0]]):  # P-frames first, like a mid-GOP join
+        for pkt in packetize(codec, nals, ts=9000 * (i + 1), seq=seq):
+            seq += 1
+            kept += keep_all.push(pkt)
+            only += key_only.push(pkt)
+    assert sum(au.size for au in only) < sum(au.size for au in kept)
+    keys = [b for au in only if (b := key_only.keyframe_bitstream(au)) is not None]
+    assert len(keys) == 1
+    assert decode_keyframe(codec, keys[0]).width == 320
