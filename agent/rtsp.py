@@ -22,6 +22,7 @@ import base64
 import binascii
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -73,9 +74,48 @@ class GuardedConnection(RTSPConnection):  # type: ignore[misc]
     def __init__(self, host: str, port: int, username: str | None, password: str | None) -> None:
         super().__init__(host, port, username, password, logger=WIRE_LOG, timeout=60)
         self.failure: ProbeError | None = None
+        self._rtp: dict[int, Callable[[bytes], None]] = {}
+        self._carry = b""  # a partial interleaved frame waiting for its end
+
+    def register_rtp(self, callback: Callable[[bytes], None]) -> int:
+        """Register a handler of interleaved packets' bytes; return its channel."""
+        channel: int = self.register_binary_handler(lambda b: callback(b.data))
+        self._rtp[channel] = callback
+        return channel
 
     def data_received(self, data: bytes) -> None:
-        """Dispatch replies and interleaved RTP; fail cleanly on anything else."""
+        """Dispatch replies and interleaved RTP; fail cleanly on anything else.
+
+        Interleaved frames at the front of a read are split here by walking an offset:
+        aiortsp's parser copies the rest of the buffer for every frame, which grows with
+        the square of the read size. Anything else goes through aiortsp's parser.
+        """
+        if self._carry:
+            data, self._carry = self._carry + data, b""
+        pos = self._split_interleaved(data)
+        if pos < len(data):
+            self._parse(data[pos:] if pos else data)
+
+    def _split_interleaved(self, data: bytes) -> int:
+        if self.parser.pending_msg is not None or self.parser._prev_data:
+            return 0  # aiortsp is in the middle of a message: let it finish
+        pos, end = 0, len(data)
+        while pos < end and data[pos] == 0x24:  # '$'
+            if pos + 4 > end:
+                break
+            stop = pos + 4 + ((data[pos + 2] << 8) | data[pos + 3])
+            if stop > end:
+                break
+            handler = self._rtp.get(data[pos + 1])
+            if handler is not None:
+                handler(data[pos + 4 : stop])
+            pos = stop
+        if pos < end and data[pos] == 0x24:  # a frame cut by the read: wait for its end
+            self._carry = data[pos:]
+            return end
+        return pos
+
+    def _parse(self, data: bytes) -> None:
         try:
             for msg in self.parser.parse(data):
                 if msg.type == "response":
@@ -229,8 +269,8 @@ async def fetch_keyframe(url: str, options: ProbeOptions, deadline: float) -> Ke
         )
 
         if tcp:
-            rtp_id = conn.register_binary_handler(lambda b: collector.feed(b.data))
-            rtcp_id = conn.register_binary_handler(lambda _b: None)
+            rtp_id = conn.register_rtp(collector.feed)
+            rtcp_id = conn.register_rtp(lambda _b: None)
             transport = f"RTP/AVP/TCP;unicast;interleaved={rtp_id}-{rtcp_id}"
         else:
             sock: Any = conn._transport
