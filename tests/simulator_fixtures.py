@@ -235,5 +235,5 @@ async def http(
     raw = await asyncio.wait_for(reader.read(), 10)
     writer.close()
     await writer.wait_closed()
-    head, _, payload = raw.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(payload)
+    status_head, _, payload = raw.partition(b"\r\n\r\n")
+    return int(status_head.split()[1]), json.loads(payload)

@@ -6,10 +6,12 @@ import asyncio
 import json
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
-from agent.config import AgentConfig, CameraConfig
+from agent.config import AgentConfig, CameraConfig, Expected
 from agent.daemon import run
 from tests.conftest import free_port
 from tests.server_fixtures import GstRtspServer
@@ -18,7 +20,7 @@ from tests.server_fixtures import gst_rtsp_server as gst_rtsp_server
 pytestmark = pytest.mark.gstreamer
 
 
-def site(tmp_path: Path, gst: GstRtspServer, **extra: object) -> AgentConfig:
+def site(tmp_path: Path, gst: GstRtspServer, **extra: Any) -> AgentConfig:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead_port = s.getsockname()[1]
@@ -28,8 +30,8 @@ def site(tmp_path: Path, gst: GstRtspServer, **extra: object) -> AgentConfig:
             id="cam-secure",
             url=gst.url("/secure"),
             username=gst.user,
-            password=gst.password,  # type: ignore[arg-type]
-            expected={"width": 1920, "height": 1080},  # type: ignore[arg-type]
+            password=SecretStr(gst.password),
+            expected=Expected(width=1920, height=1080),
         ),
         CameraConfig(id="cam-dead", url=f"rtsp://127.0.0.1:{dead_port}/x"),
     ]
@@ -40,7 +42,7 @@ def site(tmp_path: Path, gst: GstRtspServer, **extra: object) -> AgentConfig:
         state_dir=tmp_path / "state",
         reports=str(tmp_path / "reports.jsonl"),
         cameras=cameras,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 
