@@ -146,6 +146,9 @@ class Agent:
 
 async def run(config: AgentConfig, once: bool = False, sink: ReportSink | None = None) -> None:
     """Run the agent until SIGTERM/SIGINT (or one round with ``once``)."""
+    from agent.decode import keep_freed_memory
+
+    keep_freed_memory()
     jsonl = JsonlSink(config.reports) if sink is None else None
     agent = Agent(config, sink if sink is not None else jsonl)  # type: ignore[arg-type]
     server = None

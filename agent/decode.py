@@ -42,3 +42,26 @@ def analysis_image(frame: av.VideoFrame, width: int) -> NDArray[np.uint8]:
     height = max(2, round(frame.height * width / frame.width / 2) * 2)
     small = frame.reformat(width=width, height=height, format="bgr24", interpolation="AREA")
     return np.asarray(small.to_ndarray(), dtype=np.uint8)
+
+
+def keep_freed_memory(mmap_threshold: int = 64 << 20, trim_threshold: int = 128 << 20) -> bool:
+    """Ask glibc to reuse freed decoder buffers instead of returning them to the OS.
+
+    Every probe allocates and frees a few large picture buffers. With glibc's defaults they
+    are mmap'ed and unmapped each time: about 1,600 page faults and 3.6 ms of kernel time
+    per 720p probe, doubling decode+judge CPU (measured: 8.8 ms -> 4.8 ms). The price is
+    that up to ``trim_threshold`` bytes of freed heap stay resident. Returns False where the
+    C library has no ``mallopt`` (not glibc).
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    return bool(mallopt(m_mmap_threshold, mmap_threshold)) and bool(
+        mallopt(m_trim_threshold, trim_threshold)
+    )

@@ -156,6 +156,9 @@ def _human(report: ProbeReport) -> str:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    from agent.decode import keep_freed_memory
+
+    keep_freed_memory()
     options = ProbeOptions(timeout=args.timeout, transport=args.transport)
     async for report in probe_many(args.urls, options, args.concurrency):
         line = report.model_dump_json() if args.json else _human(report)

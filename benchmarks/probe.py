@@ -402,6 +402,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cameras < SCENES:
         p.error(f"--cameras must be at least {SCENES} (one per scene)")
 
+    from agent.decode import keep_freed_memory
+
+    # As `camnet probe` and `camnet agent` do; the floor runs in this process too, so it is
+    # measured the same way. ffmpeg and OpenCV run with their own defaults.
+    keep_freed_memory()
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     sim_core = cores[1] if len(cores) >= 2 else None
     if sim_core is not None:
