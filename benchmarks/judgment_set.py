@@ -31,7 +31,8 @@ PARAMS: dict[str, str] = {
     "crop": "16:9 window of U(0.85, 1.0) of the largest that fits; pairs U(0.7, 0.75)",
     "sensor noise (all frames)": "sigma U(0.5, 2.0) grey levels on the 640 grid",
     "JPEG quality": "clean day U(85, 95); clean compressed U(50, 80); others U(50, 95)",
-    "night IR (clean)": "grey, vignette U(0.3, 0.6), mean grey U(50, 100), noise sigma U(2, 6)",
+    "night IR (clean)": "grey, vignette U(0.3, 0.6), mean grey U(50, 100), noise sigma "
+    "U(2, 12) (IR gain; 12 is the simulator's night grain)",
     "black": "flat level U(0, 16), noise sigma U(0.3, 2.5), OSD kept",
     "covered": "flat colour: grey level U(40, 160) (flat and brighter is too_bright), "
     "channel tint U(0.6, 1.4), linear gradient U(0, 20) "
@@ -171,7 +172,7 @@ def night(rng: np.random.Generator, img: Image) -> Image:
     g = cv2.multiply(g, vignette)
     g *= rng.uniform(50, 100) / max(float(g.mean()), 1.0)
     out = cv2.cvtColor(np.clip(g, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
-    return add_noise(rng, out, rng.uniform(2, 6), colour=False)
+    return add_noise(rng, out, rng.uniform(2, 12), colour=False)
 
 
 def _scale(img: Image, gain: float, offset: float = 0.0) -> Image:
