@@ -120,21 +120,55 @@ class Depacketizer:
 
     def push(self, pkt: RtpPacket) -> list[AccessUnit]:
         """Feed one RTP packet; return the access units it completes (usually none or one)."""
-        self.packets += 1
-        done: list[AccessUnit] = []
-        if self._au is not None and pkt.timestamp != self._au.timestamp:
-            self._finish_into(done)  # the previous picture ended without a marker
-        gap = self._last_seq is not None and pkt.sequence != (self._last_seq + 1) & 0xFFFF
-        self._last_seq = pkt.sequence
-        if self._au is None:
-            self._au = AccessUnit(pkt.timestamp)
-        if gap:
-            self._au.damaged = True
-            self._fragment = None
+        done = self._enter(pkt.sequence, pkt.timestamp)
         for nal in self._nals_of(pkt.payload):
             self._add_nal(nal)
         if pkt.marker:
             self._finish_into(done)
+        return done
+
+    def skip(self, sequence: int, timestamp: int, marker: bool) -> list[AccessUnit]:
+        """Account for a packet whose NAL data is not wanted (``keyframe_only``).
+
+        Sequence, timestamp and marker still count: a gap must still mark a picture
+        damaged, and the packet may end the picture before it.
+        """
+        done = self._enter(sequence, timestamp)
+        self._fragment = None
+        if marker:
+            self._finish_into(done)
+        return done
+
+    def unwanted(self, payload_first: int, payload_second: int, payload_third: int) -> bool:
+        """Return True when a payload starting with these bytes carries no wanted NAL data."""
+        if not self.keyframe_only:
+            return False
+        if self.codec == "h264":
+            kind = payload_first & 0x1F
+            if kind == 28:  # FU-A: the type is in every fragment's FU header
+                kind = payload_second & 0x1F
+            elif kind > 23:
+                return False  # aggregation: look inside on the slow path
+        else:
+            kind = (payload_first >> 1) & 0x3F
+            if kind == 49:  # FU: the type is in every fragment's FU header
+                kind = payload_third & 0x3F
+            elif kind >= 48:
+                return False
+        return not self._wanted(kind)
+
+    def _enter(self, sequence: int, timestamp: int) -> list[AccessUnit]:
+        self.packets += 1
+        done: list[AccessUnit] = []
+        if self._au is not None and timestamp != self._au.timestamp:
+            self._finish_into(done)  # the previous picture ended without a marker
+        gap = self._last_seq is not None and sequence != (self._last_seq + 1) & 0xFFFF
+        self._last_seq = sequence
+        if self._au is None:
+            self._au = AccessUnit(timestamp)
+        if gap:
+            self._au.damaged = True
+            self._fragment = None
         return done
 
     def _finish_into(self, done: list[AccessUnit]) -> None:

@@ -52,17 +52,23 @@ class KeyframeCollector:
         return self.depacketizer.packets + self.packets_after_key
 
     def feed(self, data: bytes) -> None:
-        """Handle one RTP packet of the video track."""
-        pkt = parse_rtp(data)
-        if pkt is None or (self.payload_type is not None and pkt.payload_type != self.payload_type):
+        """Handle one RTP packet of the video track.
+
+        Most packets a probe receives belong to pictures before the keyframe; those are
+        recognised from a few header bytes and only counted, never copied or parsed.
+        """
+        if len(data) < 15 or data[0] >> 6 != 2:
             return
+        if self.payload_type is not None and data[1] & 0x7F != self.payload_type:
+            return
+        timestamp = int.from_bytes(data[4:8], "big")
         now = self._loop.time()
         if self.first_packet_at is None:
             self.first_packet_at = now
         self.last_packet_at = now
         self.bytes += len(data)
-        if not self._timestamps or self._timestamps[-1] != pkt.timestamp:
-            self._timestamps.append(pkt.timestamp)  # one per picture: the frame rate
+        if not self._timestamps or self._timestamps[-1] != timestamp:
+            self._timestamps.append(timestamp)  # one per picture: the frame rate
         if self.done.is_set():
             return
         if self.keyframe is not None:
@@ -70,7 +76,16 @@ class KeyframeCollector:
             if len(self._timestamps) >= FPS_ACCESS_UNITS:
                 self.finish()
             return
-        for au in self.depacketizer.push(pkt):
+        dep = self.depacketizer
+        if data[0] & 0x3F == 0 and dep.unwanted(data[12], data[13], data[14]):
+            # no padding, CSRC or extension: the payload starts at byte 12
+            done = dep.skip((data[2] << 8) | data[3], timestamp, bool(data[1] & 0x80))
+        else:
+            pkt = parse_rtp(data)
+            if pkt is None:
+                return
+            done = dep.push(pkt)
+        for au in done:
             if self.keyframe is None:
                 bitstream = self.depacketizer.keyframe_bitstream(au)
                 if bitstream is not None:

@@ -7,9 +7,10 @@ This module adds what a probe of untrusted cameras needs on top of it:
   a reply arrives after its request timed out, or twice; it prints tracebacks on garbage and
   buffers an endless header without limit. The guarded version ignores stale and duplicate
   replies, bounds header size and turns garbage into ``rtsp_error``.
-* ``fetch_keyframe``: OPTIONS, DESCRIBE, SETUP (TCP-interleaved or UDP), PLAY, RTP until a
-  whole keyframe, TEARDOWN — all within one deadline. Every third-party exception is mapped
-  here to ``ProbeError`` with its cause.
+* ``fetch_keyframe``: DESCRIBE, SETUP (TCP-interleaved or UDP), PLAY, RTP until a whole
+  keyframe, TEARDOWN — all within one deadline. No OPTIONS: a probe needs nothing it
+  answers, and TEARDOWN is sent without waiting (closing the connection ends the session).
+  Every third-party exception is mapped here to ``ProbeError`` with its cause.
 
 aiortsp logs whole requests (Authorization included) at DEBUG; its logger here is pinned to
 INFO so credentials never reach a log.
@@ -183,6 +184,18 @@ async def request(
         raise ProbeError("rtsp_error", f"connection lost during {method}") from exc
 
 
+def send_and_forget(
+    conn: GuardedConnection, method: str, url: str, headers: dict[str, Any]
+) -> None:
+    """Send a request without waiting for its answer (TEARDOWN before closing)."""
+    if not conn.running:
+        return
+    headers = dict(headers)
+    if conn._auth is not None:
+        conn._auth.make_auth(method, url, headers)
+    conn.send_message(f"{method} {url} RTSP/1.0", conn._next_seq(), headers)
+
+
 def _video_codec(media: dict[str, Any]) -> Codec | None:
     encoding = str(media.get("attributes", {}).get("rtpmap", {}).get("encoding", "")).upper()
     return {"H264": "h264", "H265": "h265", "HEVC": "h265"}.get(encoding)  # type: ignore[return-value]
@@ -251,7 +264,6 @@ async def fetch_keyframe(url: str, options: ProbeOptions, deadline: float) -> Ke
             raise ProbeError("unreachable", f"cannot connect: {exc.strerror or exc}") from exc
         mark("connect")
 
-        await request(conn, "OPTIONS", base_url, left(), {})
         reply = await request(conn, "DESCRIBE", base_url, left(), {"Accept": "application/sdp"})
         mark("describe")
         content_base = reply.headers.get("content-base")
@@ -289,8 +301,7 @@ async def fetch_keyframe(url: str, options: ProbeOptions, deadline: float) -> Ke
         await _wait_for_keyframe(collector, conn, options, deadline)
         mark("keyframe")
         assert collector.keyframe is not None
-        with contextlib.suppress(ProbeError):
-            await request(conn, "TEARDOWN", base_url, min(0.5, left()), {"Session": session})
+        send_and_forget(conn, "TEARDOWN", base_url, {"Session": session})
         return Keyframe(codec, collector.keyframe, collector.fps(), _audio_codec(sdp), timings)
     finally:
         udp.close()
