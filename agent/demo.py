@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.config import AgentConfig, CameraConfig, Expected
-from agent.daemon import Agent
+from agent.daemon import Agent, JsonlSink
 from agent.messages import ProbeReport
 from agent.metrics import serve_metrics
 from agent.simulator.scenario import SimulatorConfig
-from agent.texts import CAUSE_VI, FAULT_VI, STATUS_VI
+from agent.texts import STATUS_VI, what_is_wrong
 
 if TYPE_CHECKING:
     from agent.simulator.simulator import Simulator
@@ -63,13 +63,11 @@ def simulator_config(cache: Path, base_port: int, control_port: int) -> Simulato
 
 
 def _line(report: ProbeReport) -> str:
-    what = [CAUSE_VI[report.cause]] if report.cause else []
-    what += [FAULT_VI[f] for f in report.faults]
     mark = {"ok": "✔", "degraded": "!", "down": "✘"}[report.status]
     clock = report.probed_at.astimezone().strftime("%H:%M:%S")
     return (
         f"{clock} {mark} {report.camera_id:<12} {STATUS_VI[report.status]:<14}"
-        f" {report.timings.get('total', 0):5.2f}s  {', '.join(what)}"
+        f" {report.timings.get('total', 0):5.2f}s  {what_is_wrong(report, ', ')}"
     )
 
 
@@ -110,11 +108,10 @@ async def run_demo(args: argparse.Namespace) -> None:
             reports=str(var / "reports.jsonl"),
             cameras=cameras,
         )
-        jsonl = (var / "reports.jsonl").open("a", encoding="utf-8")
+        jsonl = JsonlSink(str(var / "reports.jsonl"))
 
         async def show(report: ProbeReport) -> None:
-            jsonl.write(report.model_dump_json() + "\n")
-            jsonl.flush()
+            await jsonl(report)
             sys.stdout.write(_line(report) + "\n")
             sys.stdout.flush()
 

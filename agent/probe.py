@@ -144,14 +144,12 @@ async def probe_many(
 
 
 def _human(report: ProbeReport) -> str:
-    from agent.texts import CAUSE_VI, FAULT_VI, STATUS_VI
+    from agent.texts import STATUS_VI, what_is_wrong
 
-    what = [CAUSE_VI[report.cause]] if report.cause else []
-    what += [FAULT_VI[f] for f in report.faults]
     size = f"{report.stream.width}x{report.stream.height}" if report.stream.width else "-"
     return (
         f"{STATUS_VI[report.status]:<14} {report.url}  {report.stream.codec or '-'} {size}"
-        f"  {report.timings.get('total', 0):.2f}s  {'; '.join(what)}"
+        f"  {report.timings.get('total', 0):.2f}s  {what_is_wrong(report)}"
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from agent.messages import ProbeReport
+
 STATUS_VI = {"ok": "hoạt động tốt", "degraded": "suy giảm", "down": "hỏng"}
 CAUSE_VI = {
     "unreachable": "không kết nối được (mất điện/mạng?)",
@@ -29,3 +31,10 @@ FAULT_VI = {
     "low_fps": "tốc độ khung hình thấp",
     "no_audio": "mất âm thanh",
 }
+
+
+def what_is_wrong(report: ProbeReport, sep: str = "; ") -> str:
+    """The report's cause and faults in Vietnamese, e.g. 'hình mờ; hình nhiễu'."""
+    what = [CAUSE_VI[report.cause]] if report.cause else []
+    what += [FAULT_VI[f] for f in report.faults]
+    return sep.join(what)
