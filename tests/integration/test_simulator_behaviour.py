@@ -132,8 +132,10 @@ async def test_rtp_timing_marker_and_mid_gop_join(simulator: SimFactory) -> None
         assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))
         stamps = sorted({struct.unpack_from("!I", p, 4)[0] for p in packets})
         assert {b - a for a, b in itertools.pairwise(stamps)} == {3600}  # 25 fps
-        markers = [p for p in packets if p[1] & 0x80]
-        assert len(markers) == len(stamps)
+        marked = [struct.unpack_from("!I", p, 4)[0] for p in packets if p[1] & 0x80]
+        assert len(marked) == len(set(marked))  # one marker per picture
+        # every picture has its marker; the read window may cut the last one short
+        assert set(stamps[:-1]) <= set(marked)
         sizes.append(max(len(p) for p in packets))
     assert max(sizes) <= 1400 + 12 + 2
     # Each camera is somewhere in its GOP: a client does not always start on an IDR.
