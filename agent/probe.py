@@ -18,10 +18,15 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from agent.errors import ProbeError
 from agent.messages import Fault, ProbeReport, StreamInfo, redact_url, status_for
 from agent.rtsp import Keyframe, ProbeOptions, fetch_keyframe
+
+if TYPE_CHECKING:  # cv2 and numpy load only when a picture is judged
+    from agent.history import CameraHistory
+    from agent.quality import Thresholds
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +53,19 @@ class Judged:
 
 def decode_and_judge(
     keyframe: Keyframe,
-    history: object | None,
-    thresholds: object | None,
+    history: CameraHistory | None,
+    thresholds: Thresholds | None,
     at: datetime,
     spec: CameraSpec,
 ) -> Judged:
     """Decode ``keyframe`` and judge the picture and the stream (CPU; run in a thread)."""
     from agent import quality
     from agent.decode import analysis_image, decode_keyframe
-    from agent.history import CameraHistory
 
     frame = decode_keyframe(keyframe.codec, keyframe.bitstream)
     image = analysis_image(frame, quality.ANALYSIS_WIDTH)
-    limits = thresholds if isinstance(thresholds, quality.Thresholds) else quality.Thresholds()
-    past = history if isinstance(history, CameraHistory) else None
-    judgment = quality.judge(image, past, limits, at)
+    limits = thresholds or quality.Thresholds()
+    judgment = quality.judge(image, history, limits, at)
     faults = list(judgment.faults)
     faults += quality.stream_faults(
         spec.width,
@@ -83,8 +86,8 @@ async def probe(
     options: ProbeOptions | None = None,
     *,
     camera_id: str | None = None,
-    history: object | None = None,
-    thresholds: object | None = None,
+    history: CameraHistory | None = None,
+    thresholds: Thresholds | None = None,
     spec: CameraSpec | None = None,
     executor: Executor | None = None,
 ) -> ProbeReport:
