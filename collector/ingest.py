@@ -1,0 +1,403 @@
+"""Turn a batch of MQTT messages into stored facts, in one transaction.
+
+``Ingestor.process(batch)`` validates every payload with the wire contract, quarantines
+what fails (bad topic, bad JSON, wrong schema, unknown camera, topic and payload that
+disagree), drops reports already stored (dedup on ``report_id``), runs each camera's
+state machine, and writes reports, intervals, states, presence, snapshots and quarantine
+rows in one transaction. Only after that commit may the consumer acknowledge the
+messages, so a crash anywhere loses nothing and stores nothing twice.
+
+The camera states and the registry are cached in memory; the cache is rebuilt from the
+database whenever a transaction fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.engine import Connection, Engine
+
+from agent.messages import MAX_PAYLOAD, AgentStatus, HealthReport, Snapshot, parse_topic
+from collector import store
+from collector.models import Camera, as_utc
+from collector.state import Change, Hysteresis, State, advance, to_unknown
+
+log = logging.getLogger(__name__)
+_MODELS: dict[str, type[HealthReport] | type[Snapshot] | type[AgentStatus]] = {
+    "health": HealthReport,
+    "snapshot": Snapshot,
+    "status": AgentStatus,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One MQTT message as received."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+
+
+@dataclass
+class BatchResult:
+    """What one batch did (for metrics and tests)."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    late: int = 0
+    snapshots: int = 0
+    statuses: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)
+    changes: list[tuple[str, Change]] = field(default_factory=list)
+    lags: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _Work:
+    """Rows and operations collected for one transaction."""
+
+    health: list[dict[str, Any]] = field(default_factory=list)
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    presence: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ops: list[tuple[str, str, Change]] = field(default_factory=list)  # (kind, camera, change)
+    dirty: set[str] = field(default_factory=set)
+
+
+class Ingestor:
+    """Validate, dedup, judge and store batches; owns the in-memory camera states."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        rules: Hysteresis | None = None,
+        offline_after_heartbeats: float = 3.0,
+    ) -> None:
+        self.engine = engine
+        self.rules = rules or Hysteresis()
+        self.offline_after_heartbeats = offline_after_heartbeats
+        self.states: dict[str, State] = {}
+        self.camera_agent: dict[str, str | None] = {}
+        self.cameras: dict[str, tuple[str, str | None]] = {}  # id -> (commune, agent)
+        self.presence: dict[str, dict[str, Any]] = {}
+        self._started_at: datetime | None = None
+        self.reload()
+
+    # ------------------------------------------------------------------ cache
+    def reload(self) -> None:
+        """(Re)build the caches from the database."""
+        with self.engine.connect() as conn:
+            self._load_registry(conn)
+            self.states.clear()
+            for row in conn.execute(select(store.STATE)).mappings():
+                self.states[row["camera_id"]] = _state_of(row)
+                self.camera_agent[row["camera_id"]] = row["agent_id"]
+            self.presence = {
+                r["agent_id"]: dict(r) for r in conn.execute(select(store.PRESENCE)).mappings()
+            }
+            for p in self.presence.values():
+                p["since"], p["last_seen"] = as_utc(p["since"]), as_utc(p["last_seen"])
+
+    def refresh_registry(self) -> None:
+        """Pick up cameras imported since the last load."""
+        with self.engine.connect() as conn:
+            self._load_registry(conn)
+
+    def _load_registry(self, conn: Connection) -> None:
+        table = Camera.__table__  # type: ignore[attr-defined]
+        rows = conn.execute(select(table.c.id, table.c.commune_code, table.c.agent_id))
+        self.cameras = {r.id: (r.commune_code, r.agent_id) for r in rows}
+
+    # ---------------------------------------------------------------- process
+    def process(self, batch: list[Incoming], now: datetime | None = None) -> BatchResult:
+        """Store one batch in one transaction; return what happened.
+
+        Raises the database's exception if the transaction fails; the caches are then
+        rebuilt, and the caller must not acknowledge the batch.
+        """
+        result, work = BatchResult(), _Work()
+        states_before = dict(self.states)
+        agents_before = dict(self.camera_agent)
+        presence_before = {k: dict(v) for k, v in self.presence.items()}
+        try:
+            with self.engine.begin() as conn:
+                reports = self._parse(batch, work, result)
+                fresh = self._dedup(conn, reports, result)
+                for msg, report in fresh:
+                    self._apply_report(msg, report, work, result)
+                if now is not None:
+                    self._watchdog(now, work, result)
+                self._write(conn, work)
+        except Exception:
+            self.states, self.camera_agent, self.presence = (
+                states_before,
+                agents_before,
+                presence_before,
+            )
+            raise
+        return result
+
+    def _parse(
+        self, batch: list[Incoming], work: _Work, result: BatchResult
+    ) -> list[tuple[Incoming, HealthReport]]:
+        reports: list[tuple[Incoming, HealthReport]] = []
+        for msg in batch:
+            reason, detail = self._parse_one(msg, work, result, reports)
+            if reason is not None:
+                self._quarantine(msg, reason, detail, work, result)
+        return reports
+
+    def _parse_one(
+        self,
+        msg: Incoming,
+        work: _Work,
+        result: BatchResult,
+        reports: list[tuple[Incoming, HealthReport]],
+    ) -> tuple[str | None, str]:
+        if len(msg.payload) > MAX_PAYLOAD:
+            return "too_large", f"{len(msg.payload)} bytes > {MAX_PAYLOAD}"
+        try:
+            topic = parse_topic(msg.topic)
+        except ValueError as exc:
+            return "bad_topic", str(exc)
+        model: type[HealthReport] | type[Snapshot] | type[AgentStatus] = _MODELS[topic.kind]
+        try:
+            data = model.model_validate_json(msg.payload)
+        except ValidationError as exc:
+            kinds = {e["type"] for e in exc.errors()}
+            reason = "bad_json" if "json_invalid" in kinds else "bad_schema"
+            return reason, _short(exc)
+        if data.agent_id != topic.agent_id:
+            return "topic_mismatch", "payload agent id differs from the topic's"
+        if isinstance(data, AgentStatus):
+            self._apply_status(msg, data, work, result)
+            return None, ""
+        if (data.camera_id, data.commune) != (topic.camera_id, topic.commune):
+            return "topic_mismatch", "payload camera or commune differs from the topic's"
+        known = self._camera(data.camera_id)
+        if known is None:
+            return "unknown_camera", f"camera {data.camera_id!r} is not in the registry"
+        if known[0] != data.commune:
+            return "wrong_commune", f"registry says commune {known[0]}, report {data.commune}"
+        if isinstance(data, Snapshot):
+            return self._apply_snapshot(data, work, result)
+        reports.append((msg, data))
+        return None, ""
+
+    def _camera(self, camera_id: str) -> tuple[str, str | None] | None:
+        known = self.cameras.get(camera_id)
+        if known is None:
+            self.refresh_registry()  # imported since we loaded? (rare: costs one query)
+            known = self.cameras.get(camera_id)
+        return known
+
+    def _dedup(
+        self, conn: Connection, reports: list[tuple[Incoming, HealthReport]], result: BatchResult
+    ) -> list[tuple[Incoming, HealthReport]]:
+        stored = store.existing_report_ids(conn, (r.report_id for _, r in reports))
+        fresh = []
+        for msg, report in reports:
+            if report.report_id in stored:
+                result.duplicates += 1
+                continue
+            stored.add(report.report_id)
+            fresh.append((msg, report))
+        return fresh
+
+    def _apply_report(
+        self, msg: Incoming, report: HealthReport, work: _Work, result: BatchResult
+    ) -> None:
+        at = report.probed_at
+        faults = ",".join(sorted(report.faults))
+        work.health.append(
+            {
+                "report_id": report.report_id,
+                "camera_id": report.camera_id,
+                "agent_id": report.agent_id,
+                "probed_at": at,
+                "received_at": msg.received_at,
+                "status": report.status,
+                "cause": report.cause,
+                "faults": faults,
+            }
+        )
+        result.accepted += 1
+        result.lags.append((msg.received_at - at).total_seconds())
+        self._seen_agent(report.agent_id, report.commune, msg.received_at, work)
+        cam = report.camera_id
+        self.camera_agent[cam] = report.agent_id
+        state = self.states.get(cam) or State(status="never_reported", since=at)
+        if state.last_report_at is not None and at < state.last_report_at:
+            result.late += 1  # stored, but too old to move the state
+            return
+        new, change = advance(state, report.status, faults, report.cause, at, self.rules)
+        if change is not None and self._bridges_unknown(state, report.agent_id, at):
+            # the agent reported this camera all along (a replayed outbox): no gap after all
+            change = replace(change, at=state.since)
+            new = replace(new, since=state.since)
+        if change is not None:
+            work.ops.append(("set", cam, change))
+            result.changes.append((cam, change))
+        elif (new.faults, new.cause) != (state.faults, state.cause):
+            work.ops.append(("faults", cam, Change(new.status, at, new.faults, new.cause)))
+        self.states[cam] = new
+        work.dirty.add(cam)
+
+    def _bridges_unknown(self, state: State, agent: str, at: datetime) -> bool:
+        if state.status != "unknown" or state.last_report_at is None:
+            return False
+        heartbeat = float(self.presence.get(agent, {}).get("heartbeat", 60.0))
+        tolerance = heartbeat * self.offline_after_heartbeats
+        return (at - state.last_report_at).total_seconds() <= tolerance
+
+    def _apply_status(
+        self, msg: Incoming, status: AgentStatus, work: _Work, result: BatchResult
+    ) -> None:
+        result.statuses += 1
+        agent = status.agent_id
+        known = self.presence.get(agent)
+        last_seen = known["last_seen"] if known else msg.received_at
+        row = self._seen_agent(agent, status.commune, msg.received_at, work)
+        row.update(
+            heartbeat=status.heartbeat,
+            outbox_pending=status.outbox_pending,
+            outbox_dropped=status.outbox_dropped,
+        )
+        if status.state == "offline":  # from the first heartbeat that did not come
+            first_missed = last_seen + timedelta(seconds=status.heartbeat)
+            self._agent_offline(agent, min(first_missed, msg.received_at), work, result)
+
+    def _seen_agent(self, agent: str, commune: str, at: datetime, work: _Work) -> dict[str, Any]:
+        row = self.presence.get(agent)
+        if row is None:
+            row = {
+                "agent_id": agent,
+                "commune_code": commune,
+                "state": "online",
+                "since": at,
+                "last_seen": at,
+                "heartbeat": 60.0,
+                "outbox_pending": 0,
+                "outbox_dropped": 0,
+            }
+            self.presence[agent] = row
+        if row["state"] != "online":
+            row.update(state="online", since=at)
+        row["last_seen"] = max(row["last_seen"], at)
+        work.presence[agent] = row
+        return row
+
+    def _agent_offline(self, agent: str, at: datetime, work: _Work, result: BatchResult) -> None:
+        row = self.presence[agent]
+        row.update(state="offline", since=at)
+        work.presence[agent] = row
+        cameras = {c for c, a in self.camera_agent.items() if a == agent}
+        cameras |= {c for c, (_, a) in self.cameras.items() if a == agent}
+        for cam in sorted(cameras):
+            state = self.states.get(cam)
+            if state is None:
+                continue
+            new, change = to_unknown(state, at)
+            if change is not None:
+                self.states[cam] = new
+                work.ops.append(("set", cam, change))
+                work.dirty.add(cam)
+                result.changes.append((cam, change))
+        log.warning("agent %s offline since %s: %d cameras unknown", agent, at, len(cameras))
+
+    def _watchdog(self, now: datetime, work: _Work, result: BatchResult) -> None:
+        """Agents silent for ``offline_after_heartbeats`` heartbeats are offline."""
+        if self._started_at is None:
+            self._started_at = now
+        for agent, row in list(self.presence.items()):
+            allowed = timedelta(seconds=row["heartbeat"] * self.offline_after_heartbeats)
+            if row["state"] == "online" and now - max(row["last_seen"], self._started_at) > allowed:
+                first_missed = row["last_seen"] + timedelta(seconds=row["heartbeat"])
+                self._agent_offline(agent, first_missed, work, result)
+
+    def _apply_snapshot(
+        self, snap: Snapshot, work: _Work, result: BatchResult
+    ) -> tuple[str | None, str]:
+        try:
+            jpeg = base64.b64decode(snap.jpeg_base64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            return "bad_schema", f"jpeg_base64: {exc}"
+        if not jpeg.startswith(b"\xff\xd8"):
+            return "bad_schema", "jpeg_base64 is not a JPEG"
+        work.snapshots.append(
+            {
+                "camera_id": snap.camera_id,
+                "report_id": snap.report_id,
+                "taken_at": snap.taken_at,
+                "reason": snap.reason,
+                "width": snap.width,
+                "height": snap.height,
+                "jpeg": jpeg,
+            }
+        )
+        result.snapshots += 1
+        return None, ""
+
+    def _quarantine(
+        self, msg: Incoming, reason: str, detail: str, work: _Work, result: BatchResult
+    ) -> None:
+        result.quarantined[reason] += 1
+        work.quarantine.append(
+            {
+                "received_at": msg.received_at,
+                "topic": msg.topic[:512],
+                "reason": reason,
+                "detail": detail[:2000],
+                "size": len(msg.payload),
+                "payload": msg.payload[:MAX_PAYLOAD],
+            }
+        )
+
+    # ------------------------------------------------------------------ write
+    def _write(self, conn: Connection, work: _Work) -> None:
+        store.insert_rows(conn, store.HEALTH, work.health)
+        for kind, cam, change in work.ops:
+            if kind == "set":
+                store.set_status_from(
+                    conn, cam, change.at, change.status, change.faults, change.cause
+                )
+            else:
+                store.update_open_faults(conn, cam, change.faults, change.cause)
+        rows = [store.state_row(c, self.states[c], self.camera_agent.get(c)) for c in work.dirty]
+        store.upsert(conn, store.STATE, rows, "camera_id")
+        store.upsert(conn, store.PRESENCE, list(work.presence.values()), "agent_id")
+        store.insert_ignore(conn, store.SNAPSHOT, work.snapshots)
+        store.insert_rows(conn, store.QUARANTINE, work.quarantine)
+
+
+def _state_of(row: Any) -> State:
+    def utc(v: datetime | None) -> datetime | None:
+        return as_utc(v) if v is not None else None
+
+    return State(
+        status=row["status"],
+        since=as_utc(row["since"]),
+        faults=row["faults"],
+        cause=row["cause"],
+        last_report_at=utc(row["last_report_at"]),
+        last_report_status=row["last_report_status"],
+        pending_status=row["pending_status"],
+        pending_count=row["pending_count"],
+        pending_since=utc(row["pending_since"]),
+        pending_faults=row["pending_faults"],
+        pending_cause=row["pending_cause"],
+    )
+
+
+def _short(exc: ValidationError) -> str:
+    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]]
+    return "; ".join(parts)[:2000]

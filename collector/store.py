@@ -1,0 +1,130 @@
+"""SQL writes of the collector, on one connection inside the batch's transaction.
+
+Core statements (not ORM objects) keep a batch of thousands of reports cheap. Upserts use
+each dialect's ``INSERT ... ON CONFLICT`` (SQLite and PostgreSQL both have it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from collector.models import (
+    AgentPresence,
+    CameraState,
+    HealthRow,
+    Quarantine,
+    SnapshotRow,
+    StatusInterval,
+)
+from collector.state import State
+
+HEALTH: Table = HealthRow.__table__  # type: ignore[attr-defined]
+STATE: Table = CameraState.__table__  # type: ignore[attr-defined]
+INTERVAL: Table = StatusInterval.__table__  # type: ignore[attr-defined]
+PRESENCE: Table = AgentPresence.__table__  # type: ignore[attr-defined]
+SNAPSHOT: Table = SnapshotRow.__table__  # type: ignore[attr-defined]
+QUARANTINE: Table = Quarantine.__table__  # type: ignore[attr-defined]
+_CHUNK = 900  # SQLite's bound-parameter limit is generous now, but stay portable
+
+
+def _dialect_insert(conn: Connection, table: Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], key: str) -> None:
+    """Insert ``rows`` into ``table``, updating every other column on a ``key`` conflict."""
+    if not rows:
+        return
+    stmt = _dialect_insert(conn, table)
+    columns = [c for c in rows[0] if c != key]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[key], set_={c: getattr(stmt.excluded, c) for c in columns}
+    )
+    conn.execute(stmt, list(rows))
+
+
+def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows``, skipping any that conflicts with a unique key (idempotent replays)."""
+    if rows:
+        conn.execute(_dialect_insert(conn, table).on_conflict_do_nothing(), list(rows))
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Plain bulk insert."""
+    if rows:
+        conn.execute(insert(table), list(rows))
+
+
+def existing_report_ids(conn: Connection, ids: Iterable[str]) -> set[str]:
+    """Which of ``ids`` are stored already (the dedup check)."""
+    wanted = list(ids)
+    found: set[str] = set()
+    for i in range(0, len(wanted), _CHUNK):
+        chunk = wanted[i : i + _CHUNK]
+        found.update(conn.scalars(select(HEALTH.c.report_id).where(HEALTH.c.report_id.in_(chunk))))
+    return found
+
+
+def set_status_from(
+    conn: Connection, camera_id: str, at: datetime, status: str, faults: str, cause: str | None
+) -> None:
+    """Record that ``camera_id`` is ``status`` from ``at`` on, rewriting later history.
+
+    Intervals starting at or after ``at`` are superseded (a late report proved the camera
+    was not ``unknown`` after all); the interval covering ``at`` is cut there. If that
+    interval had the same status it is reopened instead of starting a new one.
+    """
+    c = INTERVAL.c
+    conn.execute(delete(INTERVAL).where(and_(c.camera_id == camera_id, c.start >= at)))
+    before = conn.execute(
+        select(c.id, c.status)
+        .where(and_(c.camera_id == camera_id, c.start < at, or_(c.end.is_(None), c.end >= at)))
+        .order_by(c.start.desc())
+        .limit(1)
+    ).first()
+    if before is not None and before.status == status:
+        conn.execute(
+            update(INTERVAL).where(c.id == before.id).values(end=None, faults=faults, cause=cause)
+        )
+        return
+    if before is not None:
+        conn.execute(update(INTERVAL).where(c.id == before.id).values(end=at))
+    values = {"camera_id": camera_id, "status": status, "faults": faults, "cause": cause}
+    conn.execute(insert(INTERVAL).values(start=at, end=None, **values))
+
+
+def update_open_faults(conn: Connection, camera_id: str, faults: str, cause: str | None) -> None:
+    """Keep the open interval's faults and cause up to date with the latest report."""
+    c = INTERVAL.c
+    conn.execute(
+        update(INTERVAL)
+        .where(and_(c.camera_id == camera_id, c.end.is_(None)))
+        .values(faults=faults, cause=cause)
+    )
+
+
+def state_row(camera_id: str, state: State, agent_id: str | None) -> dict[str, Any]:
+    """The ``camera_state`` row for ``state``."""
+    return {
+        "camera_id": camera_id,
+        "status": state.status,
+        "faults": state.faults,
+        "cause": state.cause,
+        "since": state.since,
+        "last_report_at": state.last_report_at,
+        "last_report_status": state.last_report_status,
+        "pending_status": state.pending_status,
+        "pending_count": state.pending_count,
+        "pending_since": state.pending_since,
+        "pending_faults": state.pending_faults,
+        "pending_cause": state.pending_cause,
+        "agent_id": agent_id,
+    }

@@ -1,0 +1,147 @@
+"""The collector's batch ingest on a real database: dedup, quarantine, intervals, unknown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from collector import store
+from collector.db import create_schema, make_engine
+from collector.ingest import Incoming, Ingestor
+from collector.models import as_utc
+from collector.state import Hysteresis
+from tests.collector_helpers import health, incoming, seed_registry, status, utc
+
+T0 = utc(2026, 11, 2, 8, 0)
+RULES = Hysteresis(worse_after=2, worse_after_seconds=3600, better_after=2)
+
+
+@pytest.fixture
+def engine(tmp_path: object) -> Iterator[Engine]:
+    eng = make_engine(f"sqlite:///{tmp_path}/camnet.db")
+    create_schema(eng)
+    seed_registry(eng, {"00001": ["cam-1", "cam-2"], "00002": ["cam-3"]})
+    yield eng
+    eng.dispose()
+
+
+def minutes(n: float) -> timedelta:
+    return timedelta(minutes=n)
+
+
+def intervals(engine: Engine, camera: str) -> list[tuple[str, int, int | None]]:
+    """(status, start minute, end minute) of ``camera``'s intervals."""
+    c = store.INTERVAL.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(c.status, c.start, c.end).where(c.camera_id == camera).order_by(c.start)
+        )
+        return [
+            (
+                r.status,
+                int((as_utc(r.start) - T0).total_seconds() // 60),
+                None if r.end is None else int((as_utc(r.end) - T0).total_seconds() // 60),
+            )
+            for r in rows
+        ]
+
+
+def count(engine: Engine, table: object) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(table)) or 0)  # type: ignore[arg-type]
+
+
+def test_reports_build_intervals_with_hysteresis(engine: Engine) -> None:
+    ingest = Ingestor(engine, RULES)
+    seq = ["ok", "ok", "down", "ok", "down", "down", "down", "ok", "ok"]
+    batch = [incoming(health("cam-1", s, T0 + minutes(i))) for i, s in enumerate(seq)]
+    result = ingest.process(batch[:4])
+    result2 = ingest.process(batch[4:])
+    assert result.accepted + result2.accepted == 9
+    assert intervals(engine, "cam-1") == [("ok", 0, 4), ("down", 4, 7), ("ok", 7, None)]
+    assert count(engine, store.HEALTH) == 9
+
+
+def test_duplicates_are_stored_once_within_and_across_batches(engine: Engine) -> None:
+    ingest = Ingestor(engine, RULES)
+    msg = incoming(health("cam-1", "ok", T0))
+    first = ingest.process([msg, msg])
+    again = Ingestor(engine, RULES).process([msg])  # a restarted collector sees a redelivery
+    assert (first.accepted, first.duplicates, again.accepted, again.duplicates) == (1, 1, 0, 1)
+    assert count(engine, store.HEALTH) == 1
+    assert intervals(engine, "cam-1") == [("ok", 0, None)]
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        ("camnet/v1/00001/agent-00001/cam-1/health", b"{not json", "bad_json"),
+        ("camnet/v1/00001/agent-00001/cam-1/health", b'{"schema_version": 2}', "bad_schema"),
+        ("camnet/v2/x/health", b"{}", "bad_topic"),
+        ("camnet/v1/00001/agent-00001/cam-1/health", b"x" * 300_000, "too_large"),
+    ],
+)
+def test_bad_payloads_are_quarantined(
+    engine: Engine, topic: str, payload: bytes, reason: str
+) -> None:
+    result = Ingestor(engine, RULES).process([Incoming(topic, payload, T0)])
+    assert result.quarantined == {reason: 1}
+    with engine.connect() as conn:
+        row = conn.execute(select(store.QUARANTINE)).mappings().one()
+    assert (row["reason"], row["size"], row["topic"]) == (reason, len(payload), topic)
+
+
+def test_unknown_camera_wrong_commune_and_topic_mismatch(engine: Engine) -> None:
+    stranger = incoming(health("cam-9", "ok", T0))
+    wrong = incoming(health("cam-3", "ok", T0, commune="00001"))
+    good = health("cam-1", "ok", T0)
+    liar = Incoming("camnet/v1/00001/agent-00001/cam-2/health", good.model_dump_json().encode(), T0)
+    result = Ingestor(engine, RULES).process([stranger, wrong, liar])
+    assert result.quarantined == {"unknown_camera": 1, "wrong_commune": 1, "topic_mismatch": 1}
+    assert result.accepted == 0
+
+
+def test_agent_last_will_makes_its_cameras_unknown_not_down(engine: Engine) -> None:
+    ingest = Ingestor(engine, RULES)
+    ingest.process(
+        [incoming(health("cam-1", "ok", T0)), incoming(health("cam-3", "ok", T0, commune="00002"))]
+    )
+    will = incoming(status("agent-00001", "offline", T0 + minutes(5)), received_at=T0 + minutes(5))
+    result = ingest.process([will])
+    assert [c for c, _ in result.changes] == ["cam-1"]
+    assert intervals(engine, "cam-1") == [("ok", 0, 1), ("unknown", 1, None)]
+    assert intervals(engine, "cam-3") == [("ok", 0, None)]  # another agent: untouched
+
+
+def test_missed_heartbeats_make_cameras_unknown(engine: Engine) -> None:
+    ingest = Ingestor(engine, RULES, offline_after_heartbeats=3)
+    ingest.process([incoming(status("agent-00001", "online", T0, heartbeat=10))], now=T0)
+    ingest.process([incoming(health("cam-1", "ok", T0 + minutes(0.1)))], now=T0 + minutes(0.1))
+    assert ingest.process([], now=T0 + minutes(0.5)).changes == []  # 24 s silent < 30 s
+    result = ingest.process([], now=T0 + minutes(1))
+    assert [(c, ch.status) for c, ch in result.changes] == [("cam-1", "unknown")]
+
+
+def test_late_reports_replace_unknown_with_what_really_happened(engine: Engine) -> None:
+    ingest = Ingestor(engine, RULES)
+    ingest.process([incoming(health("cam-1", "ok", T0))])
+    ingest.process([incoming(status("agent-00001", "offline", T0 + minutes(1)), T0 + minutes(1))])
+    # the agent's outbox replays what it probed while its link was down
+    replay = [incoming(health("cam-1", "ok", T0 + minutes(i)), T0 + minutes(10)) for i in (2, 3, 4)]
+    ingest.process(replay)
+    assert intervals(engine, "cam-1") == [("ok", 0, None)]
+
+
+def test_a_failed_transaction_leaves_the_cache_as_it_was(engine: Engine) -> None:
+    ingest = Ingestor(engine, RULES)
+    ingest.process([incoming(health("cam-1", "ok", T0))])
+    before = dict(ingest.states)
+    with engine.begin() as conn:  # break the table the batch writes to
+        conn.exec_driver_sql("DROP TABLE status_interval")
+    with pytest.raises(Exception, match="status_interval"):
+        ingest.process([incoming(health("cam-1", "down", T0 + minutes(i))) for i in (1, 2)])
+    assert ingest.states == before
