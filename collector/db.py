@@ -39,8 +39,24 @@ def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def create_schema(engine: Engine) -> None:
-    """Create or upgrade every table to the newest schema."""
-    from sqlmodel import SQLModel
+MIGRATIONS = Path(__file__).with_name("migrations")
 
-    SQLModel.metadata.create_all(engine)
+
+def alembic_config(engine: Engine) -> Any:
+    """An Alembic ``Config`` for our migrations (no alembic.ini needed)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    return config
+
+
+def create_schema(engine: Engine) -> None:
+    """Create or upgrade every table to the newest schema (``alembic upgrade head``)."""
+    from alembic import command
+
+    config = alembic_config(engine)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
