@@ -4,7 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 APT_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 \
                 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-                gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+                gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
+                mosquitto postgresql
 
 .PHONY: demo test lint typecheck pytest bench system-deps venv clean
 

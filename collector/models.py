@@ -9,23 +9,46 @@ API. Tables, grouped by who writes them:
   (latest state + hysteresis), :class:`StatusInterval`, :class:`AgentPresence`,
   :class:`SnapshotRow`, :class:`Quarantine`.
 
-Timestamps are stored as UTC; SQLite gives them back naive, so readers use ``as_utc``.
+Timestamps are stored as UTC and read back aware (:class:`UTCDateTime`), on both databases.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    LargeBinary,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 #: Camera status as the collector keeps it: the agent's three plus the collector's two.
 CAMERA_STATES = ("ok", "degraded", "down", "unknown", "never_reported")
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes stored as UTC and read back aware (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002
+        """Store UTC (a naive value is taken as UTC already)."""
+        return None if value is None else as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002
+        """Give back an aware UTC datetime on every database."""
+        return None if value is None else as_utc(value)
+
+
 def utc_column(*, nullable: bool = False, index: bool = False) -> Column[datetime]:
-    """A timezone-aware timestamp column (``timestamptz`` on PostgreSQL)."""
-    return Column(DateTime(timezone=True), nullable=nullable, index=index)
+    """A timestamp column holding UTC (``timestamptz`` on PostgreSQL)."""
+    return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
 def as_utc(value: datetime) -> datetime:

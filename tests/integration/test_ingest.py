@@ -14,15 +14,23 @@ from collector.db import create_schema, make_engine
 from collector.ingest import Incoming, Ingestor
 from collector.models import as_utc
 from collector.state import Hysteresis
+from tests import db_fixtures as dbf
 from tests.collector_helpers import health, incoming, seed_registry, status, utc
+
+postgres_server, pg_url, sqlite_url, db_url = (
+    dbf.postgres_server,
+    dbf.pg_url,
+    dbf.sqlite_url,
+    dbf.db_url,
+)
 
 T0 = utc(2026, 11, 2, 8, 0)
 RULES = Hysteresis(worse_after=2, worse_after_seconds=3600, better_after=2)
 
 
 @pytest.fixture
-def engine(tmp_path: object) -> Iterator[Engine]:
-    eng = make_engine(f"sqlite:///{tmp_path}/camnet.db")
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
     create_schema(eng)
     seed_registry(eng, {"00001": ["cam-1", "cam-2"], "00002": ["cam-3"]})
     yield eng

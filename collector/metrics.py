@@ -1,0 +1,94 @@
+"""Prometheus metrics of the collector, served from the event loop (no thread left behind)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from collector.ingest import BatchResult
+
+
+class CollectorMetrics:
+    """Reports received / rejected / duplicate, ingest lag, per-commune working ratio."""
+
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.received = Counter(
+            "camnet_collector_reports", "Health reports by outcome.", ["outcome"], registry=r
+        )
+        self.rejected = Counter(
+            "camnet_collector_rejected", "Payloads quarantined, by reason.", ["reason"], registry=r
+        )
+        self.messages = Counter("camnet_collector_messages", "MQTT messages taken.", registry=r)
+        self.changes = Counter(
+            "camnet_collector_state_changes", "Confirmed camera changes.", ["status"], registry=r
+        )
+        self.lag = Histogram(
+            "camnet_collector_ingest_lag_seconds",
+            "Time from the probe to the collector receiving its report.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "camnet_collector_batch_seconds",
+            "Time to store one batch.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+            registry=r,
+        )
+        self.ratio = Gauge(
+            "camnet_commune_working_ratio",
+            "Working cameras / installed cameras, per commune.",
+            ["commune"],
+            registry=r,
+        )
+        self.connected = Gauge(
+            "camnet_collector_mqtt_connected", "1 while connected to the broker.", registry=r
+        )
+
+    def observe(self, result: BatchResult, seconds: float, messages: int) -> None:
+        """Count what one batch did."""
+        self.messages.inc(messages)
+        self.batch_seconds.observe(seconds)
+        for outcome, n in (
+            ("accepted", result.accepted),
+            ("duplicate", result.duplicates),
+            ("late", result.late),
+        ):
+            if n:
+                self.received.labels(outcome).inc(n)
+        for reason, n in result.quarantined.items():
+            self.rejected.labels(reason).inc(n)
+        for _, change in result.changes:
+            self.changes.labels(change.status).inc()
+        for lag in result.lags:
+            self.lag.observe(max(0.0, lag))
+
+    def render(self) -> bytes:
+        """The text exposition of every metric."""
+        return generate_latest(self.registry)
+
+
+async def serve(render: Callable[[], bytes], host: str, port: int) -> asyncio.Server:
+    """Serve ``GET /metrics`` on ``host:port`` from the event loop; the caller closes it."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b""
+            ok = path.split(b"?")[0] == b"/metrics"
+            body = render() if ok else b"not found: try /metrics\n"
+            head = "200 OK" if ok else "404 Not Found"
+            ctype = CONTENT_TYPE_LATEST if ok else "text/plain"
+            writer.write(
+                f"HTTP/1.1 {head}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(handle, host, port)
