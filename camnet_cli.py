@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from agent import cli as agent_cli
+from collector import cli as collector_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     agent_cli.register(sub)
+    collector_cli.add_parsers(sub)
     return parser
 
 

@@ -1,0 +1,209 @@
+"""``camnet collector``: take health messages from MQTT and store them, losing nothing.
+
+* One aiomqtt client with a fixed id and a persistent session (``clean_session=False``):
+  while the collector is away the broker queues its QoS 1 messages.
+* Shared subscriptions (``$share/<group>/camnet/v1/...``) let several collectors split the
+  load on a clustered broker; an empty group subscribes plainly (amqtt has no $share).
+* Acknowledgement only after commit: the client acks QoS 1 messages itself (paho's
+  ``manual_ack``; aiomqtt has no public switch yet — aiomqtt #345/#346), after the batch
+  is stored, so a SIGKILL between receipt and commit makes the broker deliver again and
+  the ``report_id`` dedup drops what was already stored. The broker's in-flight window
+  (mosquitto ``max_inflight_messages``) bounds the messages held in memory.
+* Subscribe again inside every connection (Home Assistant #7958); reconnect with
+  exponential backoff and full jitter; a failed transaction drops the connection so the
+  unacknowledged batch comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import aiomqtt
+
+from agent.messages import HEALTH_FILTER, SNAPSHOT_FILTER, STATUS_FILTER
+from collector.ingest import Incoming, Ingestor
+from collector.metrics import CollectorMetrics
+from collector.ratio import ratio_now
+from collector.settings import CollectorSettings
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def subscriptions(group: str) -> list[str]:
+    """The topic filters to subscribe, shared within ``group`` when one is given."""
+    filters = [HEALTH_FILTER, SNAPSHOT_FILTER, STATUS_FILTER]
+    return [f"$share/{group}/{f}" for f in filters] if group else filters
+
+
+def _client(settings: CollectorSettings) -> aiomqtt.Client:
+    tls = None
+    if settings.mqtt_tls:
+        tls = ssl.create_default_context(cafile=settings.mqtt_ca_file)
+    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    client = aiomqtt.Client(
+        settings.mqtt_host,
+        settings.mqtt_port,
+        identifier=settings.client_id,
+        username=settings.mqtt_username,
+        password=password,
+        clean_session=False,
+        tls_context=tls,
+        keepalive=30,
+    )
+    client._client.manual_ack_set(True)  # ack after commit (aiomqtt #345)
+    return client
+
+
+class Collector:
+    """The consume → store → acknowledge loop around one ``Ingestor``."""
+
+    def __init__(
+        self,
+        settings: CollectorSettings,
+        ingestor: Ingestor,
+        metrics: CollectorMetrics | None = None,
+        clock: Clock = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.ingestor = ingestor
+        self.metrics = metrics or CollectorMetrics()
+        self.clock = clock
+        self.connected = asyncio.Event()
+        self.stored = 0  # messages committed since start (for tests and logs)
+
+    async def run(self) -> None:
+        """Consume until cancelled; keep the ratio gauges fresh meanwhile."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._ratio_loop())
+            group.create_task(self._connection_loop())
+
+    async def _connection_loop(self) -> None:
+        """Connect, consume, and reconnect after any broker or database failure."""
+        attempt = 0
+        down_since: float | None = None
+        while True:
+            try:
+                async with _client(self.settings) as client:
+                    if down_since is not None:
+                        log.warning(
+                            "broker reachable again after %.0f s", time.monotonic() - down_since
+                        )
+                    attempt, down_since = 0, None
+                    await self._session(client)
+            except aiomqtt.MqttError as exc:
+                if down_since is None:
+                    down_since = time.monotonic()
+                    log.warning(
+                        "mất kết nối MQTT / broker %s:%s unreachable: %s",
+                        self.settings.mqtt_host,
+                        self.settings.mqtt_port,
+                        exc,
+                    )
+            except _StoreError as exc:
+                log.error(  # noqa: TRY400 - the cause is enough; no traceback per retry
+                    "database write failed, batch not acknowledged: %s", exc.__cause__
+                )
+            finally:
+                self.connected.clear()
+                self.metrics.connected.set(0)
+            attempt += 1
+            cap = min(self.settings.backoff_max, 0.5 * 2 ** min(attempt, 10))
+            await asyncio.sleep(random.uniform(0.1, cap))  # noqa: S311 - jitter, not security
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        for topic in subscriptions(self.settings.share_group):
+            await client.subscribe(topic, qos=1)
+        self.connected.set()
+        self.metrics.connected.set(1)
+        # bounded in practice by the broker's in-flight window (nothing is acked before commit)
+        queue: asyncio.Queue[aiomqtt.Message | aiomqtt.MqttError] = asyncio.Queue()
+
+        async def read() -> None:
+            try:
+                async for message in client.messages:
+                    queue.put_nowait(message)
+            except aiomqtt.MqttError as exc:  # hand the failure to the store loop
+                queue.put_nowait(exc)
+
+        reader = asyncio.create_task(read())
+        try:
+            await self._store_loop(client, queue)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def _store_loop(
+        self, client: aiomqtt.Client, queue: asyncio.Queue[aiomqtt.Message | aiomqtt.MqttError]
+    ) -> None:
+        s = self.settings
+        while True:
+            batch: list[aiomqtt.Message | aiomqtt.MqttError] = []
+            with contextlib.suppress(TimeoutError):  # idle: still run the offline watchdog
+                batch.append(await asyncio.wait_for(queue.get(), s.watchdog_interval))
+            deadline = time.monotonic() + s.batch_wait
+            while len(batch) < s.batch_size:
+                if queue.empty():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    try:
+                        batch.append(await asyncio.wait_for(queue.get(), left))
+                    except TimeoutError:
+                        break
+                else:
+                    batch.append(queue.get_nowait())
+                if isinstance(batch[-1], aiomqtt.MqttError):
+                    break
+            failure = next((m for m in batch if isinstance(m, aiomqtt.MqttError)), None)
+            await self._store(client, [m for m in batch if isinstance(m, aiomqtt.Message)])
+            if failure is not None:
+                raise failure
+
+    async def _store(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
+        now = self.clock()
+        incoming = [Incoming(m.topic.value, _payload(m), now) for m in batch]
+        started = time.perf_counter()
+        try:
+            result = await asyncio.to_thread(self.ingestor.process, incoming, now)
+        except Exception as exc:
+            raise _StoreError from exc
+        for m in batch:
+            if m.qos > 0:
+                client._client.ack(m.mid, m.qos)  # see the module docstring
+        self.stored += len(batch)
+        self.metrics.observe(result, time.perf_counter() - started, len(batch))
+        for camera, change in result.changes:
+            log.info("camera %s → %s since %s", camera, change.status, change.at.isoformat())
+
+    async def _ratio_loop(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):  # a gauge is never worth stopping ingest
+                figures = await asyncio.to_thread(self._ratios)
+                for commune, ratio in figures.items():
+                    self.metrics.ratio.labels(commune).set(ratio)
+            await asyncio.sleep(self.settings.ratio_interval)
+
+    def _ratios(self) -> dict[str, float]:
+        with self.ingestor.engine.connect() as conn:
+            figures = ratio_now(conn)
+        return {c: r.ratio for c, r in figures.items() if r.ratio is not None}
+
+
+class _StoreError(Exception):
+    """The batch's transaction failed; its messages stay unacknowledged."""
+
+
+def _payload(message: aiomqtt.Message) -> bytes:
+    payload = message.payload
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return str(payload).encode()
