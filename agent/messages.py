@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -274,7 +274,7 @@ def status_topic(agent_id: str) -> str:
     return f"{TOPIC_ROOT}/agents/{agent_id}/status"
 
 
-class TopicParts(BaseModel):
+class TopicParts(NamedTuple):
     """What a topic names: kind and, for camera topics, commune, agent and camera."""
 
     kind: Literal["health", "snapshot", "status"]
@@ -290,11 +290,11 @@ def parse_topic(topic: str) -> TopicParts:
         raise ValueError(f"topic {topic[:120]!r} is not under {TOPIC_ROOT}/")
     if len(parts) == 5 and parts[2] == "agents" and parts[4] == "status":
         _check_parts("00000", parts[3])
-        return TopicParts(kind="status", agent_id=parts[3])
+        return TopicParts("status", parts[3])
     if len(parts) == 6 and parts[5] in ("health", "snapshot"):
         _check_parts(parts[2], parts[3], parts[4])
         kind: Literal["health", "snapshot"] = "health" if parts[5] == "health" else "snapshot"
-        return TopicParts(kind=kind, commune=parts[2], agent_id=parts[3], camera_id=parts[4])
+        return TopicParts(kind, parts[3], parts[2], parts[4])
     raise ValueError(f"topic {topic[:120]!r} is not a camnet v1 health/snapshot/status topic")
 
 

@@ -17,7 +17,7 @@ import base64
 import binascii
 import logging
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -242,8 +242,8 @@ class Ingestor:
         new, change = advance(state, report.status, faults, report.cause, at, self.rules)
         if change is not None and self._bridges_unknown(state, report.agent_id, at):
             # the agent reported this camera all along (a replayed outbox): no gap after all
-            change = replace(change, at=state.since)
-            new = replace(new, since=state.since)
+            change = change._replace(at=state.since)
+            new = new._replace(since=state.since)
         if change is not None:
             work.ops.append(("set", cam, change))
             result.changes.append((cam, change))
@@ -364,7 +364,7 @@ class Ingestor:
 
     # ------------------------------------------------------------------ write
     def _write(self, conn: Connection, work: _Work) -> None:
-        store.insert_rows(conn, store.HEALTH, work.health)
+        store.bulk_rows(conn, store.HEALTH, work.health)
         for kind, cam, change in work.ops:
             if kind == "set":
                 store.set_status_from(
@@ -373,7 +373,7 @@ class Ingestor:
             else:
                 store.update_open_faults(conn, cam, change.faults, change.cause)
         rows = [store.state_row(c, self.states[c], self.camera_agent.get(c)) for c in work.dirty]
-        store.upsert(conn, store.STATE, rows, "camera_id")
+        store.bulk_rows(conn, store.STATE, rows, key="camera_id")
         store.upsert(conn, store.PRESENCE, list(work.presence.values()), "agent_id")
         store.insert_ignore(conn, store.SNAPSHOT, work.snapshots)
         store.insert_rows(conn, store.QUARANTINE, work.quarantine)

@@ -15,8 +15,8 @@ the collector.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,9 +35,8 @@ class Hysteresis(BaseModel):
     better_after: int = Field(2, ge=1, description="Better reports in a row before a change.")
 
 
-@dataclass(frozen=True, slots=True)
-class State:
-    """What the collector believes about one camera."""
+class State(NamedTuple):
+    """What the collector believes about one camera (immutable: a tuple is cheap to copy)."""
 
     status: str
     since: datetime
@@ -52,8 +51,7 @@ class State:
     pending_cause: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
     """A confirmed change: the camera is ``status`` from ``at`` on."""
 
     status: str
@@ -66,12 +64,13 @@ def advance(
     state: State, status: str, faults: str, cause: str | None, at: datetime, rules: Hysteresis
 ) -> tuple[State, Change | None]:
     """Apply one report (``status`` at ``at``) and return the new state and any change."""
-    seen = replace(state, last_report_at=at, last_report_status=status)
     if state.status not in RANK:  # unknown / never_reported: believe the first report
         change = Change(status, at, faults, cause)
-        return _confirmed(seen, change), change
-    if status == state.status:
-        return _clear(replace(seen, faults=faults, cause=cause)), None
+        return _confirmed(state, change, at), change
+    if status == state.status:  # the common case: nothing new
+        return state._replace(
+            faults=faults, cause=cause, last_report_at=at, last_report_status=status, **_CLEAR
+        ), None
     if status == state.pending_status and state.pending_since is not None:
         count, since = state.pending_count + 1, state.pending_since
     else:
@@ -82,9 +81,10 @@ def advance(
         not worse and count >= rules.better_after
     ):
         change = Change(status, since, faults, cause)
-        return _confirmed(seen, change), change
-    pending = replace(
-        seen,
+        return _confirmed(state, change, at), change
+    pending = state._replace(
+        last_report_at=at,
+        last_report_status=status,
         pending_status=status,
         pending_count=count,
         pending_since=since,
@@ -103,19 +103,24 @@ def to_unknown(state: State, at: datetime) -> tuple[State, Change | None]:
     return _confirmed(state, change), change
 
 
-def _confirmed(state: State, change: Change) -> State:
-    moved = replace(
-        state, status=change.status, since=change.at, faults=change.faults, cause=change.cause
-    )
-    return _clear(moved)
+_CLEAR: dict[str, Any] = {
+    "pending_status": None,
+    "pending_count": 0,
+    "pending_since": None,
+    "pending_faults": "",
+    "pending_cause": None,
+}
 
 
-def _clear(state: State) -> State:
-    return replace(
-        state,
-        pending_status=None,
-        pending_count=0,
-        pending_since=None,
-        pending_faults="",
-        pending_cause=None,
+def _confirmed(state: State, change: Change, seen_at: datetime | None = None) -> State:
+    seen: dict[str, Any] = {}
+    if seen_at is not None:
+        seen = {"last_report_at": seen_at, "last_report_status": change.status}
+    return state._replace(
+        status=change.status,
+        since=change.at,
+        faults=change.faults,
+        cause=change.cause,
+        **seen,
+        **_CLEAR,
     )

@@ -6,7 +6,7 @@ each dialect's ``INSERT ... ON CONFLICT`` (SQLite and PostgreSQL both have it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,8 @@ from collector.models import (
     Quarantine,
     SnapshotRow,
     StatusInterval,
+    UTCDateTime,
+    as_utc,
 )
 from collector.state import State
 
@@ -61,6 +63,43 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     """Plain bulk insert."""
     if rows:
         conn.execute(insert(table), list(rows))
+
+
+def _sql_time(conn: Connection) -> Callable[[datetime | None], object]:
+    """How a UTC datetime goes to the driver: SQLAlchemy's SQLite text format, or as is."""
+    if conn.dialect.name == "sqlite":
+        return lambda v: None if v is None else as_utc(v).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return lambda v: v
+
+
+def bulk_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    key: str | None = None,
+) -> None:
+    """Insert (or with ``key``, upsert) ``rows`` through the driver's executemany.
+
+    The hot path of ingest: SQLAlchemy's per-row parameter processing costs more than
+    the database here. Timestamp columns are converted the way ``UTCDateTime`` would.
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    names = ", ".join(f'"{c}"' for c in columns)
+    sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join([mark] * len(columns))})"  # noqa: S608 - names from our metadata
+    if key is not None:
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != key)
+        sql += f' ON CONFLICT ("{key}") DO UPDATE SET {updates}'
+    to_sql = _sql_time(conn)
+    timed = [isinstance(table.c[c].type, UTCDateTime) for c in columns]
+    params = [
+        tuple(to_sql(row[c]) if t else row[c] for c, t in zip(columns, timed, strict=True))
+        for row in rows
+    ]
+    conn.exec_driver_sql(sql, params)
 
 
 def existing_report_ids(conn: Connection, ids: Iterable[str]) -> set[str]:
