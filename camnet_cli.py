@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from agent import cli as agent_cli
 from collector import cli as collector_cli
+from collector import registry_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     agent_cli.register(sub)
+    registry_cli.add_parser(sub)
     collector_cli.add_parsers(sub)
     return parser
 

@@ -168,3 +168,37 @@ def test_migrations_match_the_models(tmp_path: object) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     eng.dispose()
     assert diff == [], "models changed without a migration: add an Alembic revision"
+
+
+def test_snapshots_are_stored_once_and_bad_ones_quarantined(engine: Engine) -> None:
+    import base64
+
+    import cv2
+    import numpy as np
+
+    from agent.messages import Snapshot, snapshot_topic
+
+    ok, jpeg = cv2.imencode(".jpg", np.full((90, 160, 3), 128, np.uint8))
+    assert ok
+    snap = Snapshot(
+        report_id="c" * 32,
+        agent_id="agent-00001",
+        camera_id="cam-1",
+        commune="00001",
+        taken_at=T0,
+        reason="status_change",
+        width=160,
+        height=90,
+        jpeg_base64=base64.b64encode(jpeg.tobytes()).decode(),
+    )
+    topic = snapshot_topic("00001", "agent-00001", "cam-1")
+    msg = Incoming(topic, snap.model_dump_json().encode(), T0)
+    fake = snap.model_copy(update={"report_id": "d" * 32, "jpeg_base64": "aGVsbG8="})
+    bad = Incoming(topic, fake.model_dump_json().encode(), T0)
+    result = Ingestor(engine, RULES).process([msg, msg, bad])
+    assert result.snapshots == 2  # the same message twice: stored once (unique report id)
+    assert result.quarantined == {"bad_schema": 1}
+    with engine.connect() as conn:
+        rows = conn.execute(select(store.SNAPSHOT)).mappings().all()
+    assert len(rows) == 1
+    assert bytes(rows[0]["jpeg"]) == jpeg.tobytes()
