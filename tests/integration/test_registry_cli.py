@@ -66,7 +66,7 @@ def test_invalid_files_print_every_error_and_write_nothing(
     err = capsys.readouterr().err
     assert "chưa ghi gì / invalid registry, nothing written (2 lỗi / errors)" in err
     assert f"  {bad}:{line}: cameras.0.range_m: Input should be a valid number" in err
-    assert f"  {csv}:2: lon: 195.9 is outside Vietnam (longitude 102 to 110) — " in err
+    assert f"  {csv}:2: lon: 195.9 is outside Vietnam (longitude 102 to 118) — " in err
     assert not (tmp_path / "camnet.db").exists()
 
 
