@@ -7,11 +7,20 @@ what to write instead``, found by walking the YAML node tree to the offending va
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agent.errors import ConfigError, InvalidConfigError
 
@@ -21,6 +30,9 @@ FIX_HINTS = {
     "int_parsing": "write a whole number",
     "float_parsing": "write a number",
     "greater_than": "write a larger number",
+    "greater_than_equal": "write a larger number",
+    "less_than_equal": "write a smaller number",
+    "bool_parsing": "write true or false",
     "literal_error": "use one of the allowed values",
     "string_pattern_mismatch": "follow the pattern shown",
 }
@@ -77,6 +89,84 @@ class CameraConfig(BaseModel):
         return f"{scheme}://{quote(self.username, safe='')}:{secret}@{rest}"
 
 
+class MqttConfig(BaseModel):
+    """Where and how the agent publishes (the ``mqtt:`` section of ``agent.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(description="Broker host name or address.")
+    port: int | None = Field(
+        None, gt=0, le=65535, description="Broker port; default 1883, or 8883 with tls."
+    )
+    username: str | None = Field(None, description="MQTT user name (from the broker's ACL).")
+    password: SecretStr | None = Field(None, description="MQTT password; never logged.")
+    tls: bool = Field(False, description="Connect with TLS (verifying the broker certificate).")
+    ca_file: Path | None = Field(
+        None, description="CA certificate(s) (PEM) that signed the broker's; default: system CAs."
+    )
+    cert_file: Path | None = Field(None, description="Client certificate (PEM), if required.")
+    key_file: Path | None = Field(None, description="Client private key (PEM) for cert_file.")
+    tls_insecure: bool = Field(
+        False,
+        description="Skip the broker host name check (the certificate is still verified). "
+        "Only for a broker reached by an address its certificate does not name.",
+    )
+    keepalive: int = Field(60, ge=5, le=65535, description="Seconds between MQTT pings when idle.")
+    heartbeat: float = Field(
+        60.0, gt=0, description="Seconds between 'online' AgentStatus messages."
+    )
+    outbox_path: Path | None = Field(
+        None, description="SQLite outbox file; default: <state_dir>/outbox.sqlite."
+    )
+    outbox_max: int = Field(
+        100_000, gt=0, description="Messages kept while the broker is away; oldest dropped."
+    )
+    inflight: int = Field(
+        100, gt=0, le=1000, description="Messages sent and not yet acknowledged, at most."
+    )
+    backoff_max: float = Field(
+        60.0, gt=0, description="Longest wait in seconds between reconnect attempts."
+    )
+    flush_timeout: float = Field(
+        30.0, ge=0, description="With --once: seconds to wait for the outbox to drain."
+    )
+
+    @model_validator(mode="after")
+    def _tls_files_need_tls(self) -> MqttConfig:
+        if not self.tls and (self.ca_file or self.cert_file or self.key_file or self.tls_insecure):
+            raise ValueError("ca_file, cert_file, key_file and tls_insecure need 'tls: true'")
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file is given without cert_file")
+        if self.password is not None and not self.username:
+            raise ValueError("password is given without username")
+        return self
+
+    def effective_port(self) -> int:
+        """The port to connect to: ``port``, or 8883 with TLS and 1883 without."""
+        if self.port is not None:
+            return self.port
+        return 8883 if self.tls else 1883
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context these settings describe (``None`` without ``tls``).
+
+        Raises:
+            ConfigError: A certificate or key file cannot be read or is not valid PEM.
+        """
+        if not self.tls:
+            return None
+        try:
+            context = ssl.create_default_context(cafile=self.ca_file)
+            if self.cert_file is not None:
+                context.load_cert_chain(self.cert_file, self.key_file)
+        except OSError as exc:  # ssl.SSLError is an OSError
+            files = ", ".join(str(f) for f in (self.ca_file, self.cert_file, self.key_file) if f)
+            what = f"mqtt: TLS files unusable: {exc} — check ca_file, cert_file and key_file"
+            raise ConfigError(files or "system CA store", None, what) from exc
+        context.check_hostname = not self.tls_insecure
+        return context
+
+
 class AgentConfig(BaseModel):
     """The whole ``agent.yaml``."""
 
@@ -97,8 +187,9 @@ class AgentConfig(BaseModel):
         "tcp", description="Default RTP transport (tcp passes NAT and firewalls)."
     )
     state_dir: Path = Field(Path("var/agent"), description="Per-camera history is kept here.")
-    reports: str = Field(
-        "var/agent/reports.jsonl", description="JSON-lines file for reports, or '-' for stdout."
+    reports: str | None = Field(
+        "var/agent/reports.jsonl",
+        description="JSON-lines file for reports, '-' for stdout, or null for none.",
     )
     metrics_host: str = Field("127.0.0.1", description="Prometheus metrics listen address.")
     metrics_port: int = Field(
@@ -107,7 +198,22 @@ class AgentConfig(BaseModel):
     thresholds: dict[str, float] = Field(
         default_factory=dict, description="Picture thresholds for every camera."
     )
+    mqtt: MqttConfig | None = Field(
+        None, description="Publish to this MQTT broker (with an on-disk outbox); null: don't."
+    )
     cameras: list[CameraConfig] = Field(description="The cameras of this site.")
+
+    @model_validator(mode="after")
+    def _reports_go_somewhere(self) -> AgentConfig:
+        if self.reports is None and self.mqtt is None:
+            raise ValueError("reports: null and no mqtt section: the reports would go nowhere")
+        return self
+
+    def outbox_path(self) -> Path:
+        """The outbox file: ``mqtt.outbox_path`` or ``<state_dir>/outbox.sqlite``."""
+        if self.mqtt is not None and self.mqtt.outbox_path is not None:
+            return self.mqtt.outbox_path
+        return self.state_dir / "outbox.sqlite"
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:

@@ -1,4 +1,4 @@
-"""``camnet agent``: probe every camera of a site on a schedule and write reports.
+"""``camnet agent``: probe every camera of a site on a schedule and publish reports.
 
 One task per camera in one ``asyncio.TaskGroup``; each start is spread over the interval
 and each interval jittered (Home Assistant #82231), a semaphore bounds concurrent probes,
@@ -6,6 +6,10 @@ and decoding/judging runs in a small thread pool. A probe's failure is a report;
 unexpected error in one camera's task is logged and that camera goes on at its next turn.
 History (reference picture, baselines) is kept per camera under ``state_dir``. A camera is
 logged once when it goes down and once when it recovers, never at every probe.
+
+Reports go to a JSON-lines file (``reports``) and, with an ``mqtt:`` section, to the
+broker through the on-disk outbox (``agent.publisher``): health reports, snapshots and the
+agent's status. ``--once`` waits (``mqtt.flush_timeout``) until the outbox is delivered.
 """
 
 from __future__ import annotations
@@ -20,14 +24,17 @@ import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from agent.config import AgentConfig, CameraConfig, load_config
-from agent.errors import InvalidConfigError
+from agent.errors import AgentError, InvalidConfigError
 from agent.messages import ProbeReport, redact_url
 from agent.metrics import AgentMetrics, serve_metrics
-from agent.probe import CameraSpec, probe
+from agent.probe import CameraSpec, probe_with_picture
 from agent.rtsp import ProbeOptions
+
+if TYPE_CHECKING:  # aiomqtt loads only when the agent publishes
+    from agent.publisher import MqttPublisher
 
 log = logging.getLogger(__name__)
 ReportSink = Callable[[ProbeReport], Awaitable[None]]
@@ -55,15 +62,30 @@ class JsonlSink:
 
 
 class Agent:
-    """Probe the cameras of one ``AgentConfig`` and hand every report to ``sink``."""
+    """Probe the cameras of one ``AgentConfig``; hand every report to ``sink`` and publisher.
 
-    def __init__(self, config: AgentConfig, sink: ReportSink) -> None:
+    Args:
+        config: The site.
+        sink: Where each report goes (JSON lines, a test's list), if anywhere.
+        metrics: The agent's metrics (a new set if not given).
+        publisher: Queues each report and its picture for the MQTT broker, if set.
+    """
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        sink: ReportSink | None,
+        *,
+        metrics: AgentMetrics | None = None,
+        publisher: MqttPublisher | None = None,
+    ) -> None:
         from agent.history import CameraHistory
         from agent.quality import Thresholds
 
         self.config = config
         self.sink = sink
-        self.metrics = AgentMetrics()
+        self.publisher = publisher
+        self.metrics = metrics if metrics is not None else AgentMetrics()
         self.last_status: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._gate = asyncio.Semaphore(config.concurrency)
@@ -83,7 +105,7 @@ class Agent:
             timeout=self.config.timeout, transport=camera.transport or self.config.transport
         )
         async with self._gate:
-            report = await probe(
+            report, picture = await probe_with_picture(
                 camera.full_url(),
                 options,
                 camera_id=camera.id,
@@ -98,7 +120,10 @@ class Agent:
                 self._pool, history.save, self._history_path(camera)
             )
         self._note(camera, report)
-        await self.sink(report)
+        if self.sink is not None:
+            await self.sink(report)
+        if self.publisher is not None:
+            await self.publisher.submit(report, picture)
         self.metrics.reports_written.inc()
         return report
 
@@ -144,39 +169,100 @@ class Agent:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+def open_publisher(config: AgentConfig, metrics: AgentMetrics) -> MqttPublisher:
+    """Open the outbox and build the publisher of ``config.mqtt`` (not started yet).
+
+    Raises:
+        OutboxError: The outbox file cannot be opened.
+        ConfigError: TLS files are unusable.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from agent.outbox import Outbox
+    from agent.publisher import MqttPublisher
+
+    if config.mqtt is None:
+        raise ValueError("the config has no mqtt section")
+    try:
+        camnet_version = version("camnet")
+    except PackageNotFoundError:
+        camnet_version = ""
+    outbox = Outbox(config.outbox_path(), config.mqtt.outbox_max)
+    try:
+        return MqttPublisher(
+            config.mqtt,
+            outbox,
+            agent_id=config.agent_id,
+            commune=config.commune,
+            cameras=len(config.cameras),
+            metrics=metrics,
+            version=camnet_version,
+        )
+    except BaseException:
+        outbox.close()
+        raise
+
+
+async def _deliver(publisher: MqttPublisher, limit: float) -> None:
+    """With ``--once``: wait until the outbox is delivered, at most ``limit`` seconds."""
+    try:
+        async with asyncio.timeout(limit):
+            await publisher.flush()
+    except TimeoutError:
+        log.warning(
+            "MQTT: %d messages still in the outbox after %.0f s; they go out at the next run",
+            publisher.outbox.pending(),
+            limit,
+        )
+
+
 async def run(config: AgentConfig, once: bool = False, sink: ReportSink | None = None) -> None:
-    """Run the agent until SIGTERM/SIGINT (or one round with ``once``)."""
+    """Run the agent until SIGTERM/SIGINT (or one round with ``once``).
+
+    Raises:
+        OutboxError: The outbox file cannot be opened (before anything is probed).
+        ConfigError: The TLS files of ``mqtt`` are unusable (idem).
+    """
     from agent.decode import keep_freed_memory
 
     keep_freed_memory()
-    jsonl = JsonlSink(config.reports) if sink is None else None
-    agent = Agent(config, sink if sink is not None else jsonl)  # type: ignore[arg-type]
-    server = None
-    if config.metrics_port and not once:
-        server = await serve_metrics(agent.metrics, config.metrics_host, config.metrics_port)
+    metrics = AgentMetrics()
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, main.cancel if main else (lambda: None))
-    try:
-        if once:
-            await agent.run_once()
-        else:
-            log.info("agent %s: %d cameras", config.agent_id, len(config.cameras))
-            await agent.run()
-    except asyncio.CancelledError:
-        log.info("agent %s stopping", config.agent_id)
-    finally:
+    async with contextlib.AsyncExitStack() as stack:  # closed in reverse order
+        publisher = None
+        if config.mqtt is not None:
+            publisher = open_publisher(config, metrics)
+            stack.callback(publisher.outbox.close)
+        jsonl = None
+        if sink is None and config.reports is not None:
+            jsonl = JsonlSink(config.reports)
+            stack.callback(jsonl.close)
+        agent = Agent(
+            config, sink if sink is not None else jsonl, metrics=metrics, publisher=publisher
+        )
+        stack.callback(agent.close)
+        if publisher is not None:
+            publisher.start()
+            stack.push_async_callback(publisher.stop)  # after the probes: the last reports
+        if config.metrics_port and not once:
+            server = await serve_metrics(metrics, config.metrics_host, config.metrics_port)
+            stack.push_async_callback(server.wait_closed)
+            stack.callback(server.close)
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
-        if server is not None:
-            server.close()
-            await server.wait_closed()
-        agent.close()
-        if jsonl is not None:
-            jsonl.close()
+                loop.add_signal_handler(sig, main.cancel if main else (lambda: None))
+                stack.callback(loop.remove_signal_handler, sig)
+        try:
+            if once:
+                await agent.run_once()
+                if publisher is not None and config.mqtt is not None:
+                    await _deliver(publisher, config.mqtt.flush_timeout)
+            else:
+                log.info("agent %s: %d cameras", config.agent_id, len(config.cameras))
+                await agent.run()
+        except asyncio.CancelledError:
+            log.info("agent %s stopping", config.agent_id)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -192,7 +278,11 @@ def main(args: argparse.Namespace) -> int:
         sys.stdout.write(f"Cấu hình hợp lệ / config OK: {len(config.cameras)} camera\n")
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(run(config, once=args.once))
+    try:
+        asyncio.run(run(config, once=args.once))
+    except AgentError as exc:  # outbox or TLS files unusable at start
+        sys.stderr.write(f"Không khởi động được / cannot start: {exc}\n")
+        return 2
     return 0
 
 
@@ -202,9 +292,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "agent",
         help="chạy trạm biên kiểm tra camera / run the edge agent",
         description="Kiểm tra định kỳ mọi camera trong agent.yaml. Probe every camera on a "
-        "schedule, write JSON-line reports, serve Prometheus metrics.",
+        "schedule, write JSON-line reports, publish them over MQTT (mqtt: section, with an "
+        "on-disk outbox), serve Prometheus metrics.",
     )
     p.add_argument("--config", required=True, help="agent.yaml")
     p.add_argument("--check-config", action="store_true", help="validate the config and exit")
-    p.add_argument("--once", action="store_true", help="probe every camera once and exit")
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="probe every camera once, deliver the outbox (mqtt.flush_timeout) and exit",
+    )
     p.set_defaults(handler=main)

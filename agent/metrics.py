@@ -41,6 +41,32 @@ class AgentMetrics:
         self.reports_written = Counter(
             "camnet_agent_reports_written", "Reports written out.", registry=self.registry
         )
+        self.outbox_pending = Gauge(
+            "camnet_agent_outbox_pending",
+            "Messages in the outbox waiting for the broker.",
+            registry=self.registry,
+        )
+        self.outbox_dropped = Counter(
+            "camnet_agent_outbox_dropped",
+            "Messages dropped because the outbox was full (oldest first).",
+            registry=self.registry,
+        )
+        self.published = Counter(
+            "camnet_agent_mqtt_published",
+            "Outbox messages the broker acknowledged (PUBACK), by kind.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.connected = Gauge(
+            "camnet_agent_mqtt_connected",
+            "1 while the agent is connected to the MQTT broker.",
+            registry=self.registry,
+        )
+        self.reconnects = Counter(
+            "camnet_agent_mqtt_reconnects",
+            "Connections made to the broker after the first one.",
+            registry=self.registry,
+        )
 
     def observe(self, report: ProbeReport) -> None:
         """Count one probe report."""

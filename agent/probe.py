@@ -25,6 +25,9 @@ from agent.messages import Fault, ProbeReport, StreamInfo, redact_url, status_fo
 from agent.rtsp import Keyframe, ProbeOptions, fetch_keyframe
 
 if TYPE_CHECKING:  # cv2 and numpy load only when a picture is judged
+    import numpy as np
+    from numpy.typing import NDArray
+
     from agent.history import CameraHistory
     from agent.quality import Thresholds
 
@@ -49,6 +52,7 @@ class Judged:
     height: int
     faults: list[Fault]
     metrics: dict[str, float]
+    picture: NDArray[np.uint8] | None = None  # the analysis picture (BGR), for snapshots
 
 
 def decode_and_judge(
@@ -78,7 +82,7 @@ def decode_and_judge(
         keyframe.audio is not None,
         limits,
     )
-    return Judged(frame.width, frame.height, faults, dict(judgment.metrics))
+    return Judged(frame.width, frame.height, faults, dict(judgment.metrics), image)
 
 
 async def probe(
@@ -92,7 +96,35 @@ async def probe(
     executor: Executor | None = None,
 ) -> ProbeReport:
     """Probe one camera and return its report; never raises for a camera's fault."""
+    report, _ = await probe_with_picture(
+        url,
+        options,
+        camera_id=camera_id,
+        history=history,
+        thresholds=thresholds,
+        spec=spec,
+        executor=executor,
+    )
+    return report
+
+
+async def probe_with_picture(
+    url: str,
+    options: ProbeOptions | None = None,
+    *,
+    camera_id: str | None = None,
+    history: CameraHistory | None = None,
+    thresholds: Thresholds | None = None,
+    spec: CameraSpec | None = None,
+    executor: Executor | None = None,
+) -> tuple[ProbeReport, NDArray[np.uint8] | None]:
+    """Like :func:`probe`, and also return the judged picture (BGR, analysis size).
+
+    The picture is ``None`` when the probe got none (the report has a cause); the agent
+    turns it into a snapshot (evidence for a repair task).
+    """
     options = options or ProbeOptions()
+    picture = None
     loop = asyncio.get_running_loop()
     started = datetime.now(UTC)
     t0 = loop.time()
@@ -114,9 +146,10 @@ async def probe(
     else:
         report.stream.width, report.stream.height = judged.width, judged.height
         report.faults, report.metrics = judged.faults, judged.metrics
+        picture = judged.picture
     report.status = status_for(report.cause, report.faults)
     report.timings["total"] = round(loop.time() - t0, 4)
-    return report
+    return report, picture
 
 
 async def probe_many(
