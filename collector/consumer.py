@@ -121,6 +121,8 @@ class Collector:
     async def _session(self, client: aiomqtt.Client) -> None:
         for topic in subscriptions(self.settings.share_group):
             await client.subscribe(topic, qos=1)
+        # agents were not silent while *we* were away: their reports are queued for us
+        self.ingestor.hold_watchdog(self.clock())
         self.connected.set()
         self.metrics.connected.set(1)
         # bounded in practice by the broker's in-flight window (nothing is acked before commit)

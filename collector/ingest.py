@@ -107,6 +107,10 @@ class Ingestor:
             for p in self.presence.values():
                 p["since"], p["last_seen"] = as_utc(p["since"]), as_utc(p["last_seen"])
 
+    def hold_watchdog(self, now: datetime) -> None:
+        """Count agents' silence only from ``now`` (the collector itself was away)."""
+        self._started_at = now
+
     def refresh_registry(self) -> None:
         """Pick up cameras imported since the last load."""
         with self.engine.connect() as conn:
