@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import camnet_demo
 from agent import cli as agent_cli
 from collector import cli as collector_cli
 from collector import registry_cli
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     agent_cli.register(sub)
     registry_cli.add_parser(sub)
     collector_cli.add_parsers(sub)
+    camnet_demo.add_parser(sub)
     return parser
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from agent import assess, daemon, demo, probe
+from agent import assess, daemon, probe
 from agent.simulator import cli as simulator_cli
 
 
@@ -18,4 +18,3 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     probe.add_parser(sub)
     assess.add_parser(sub)
     daemon.add_parser(sub)
-    demo.add_parser(sub)

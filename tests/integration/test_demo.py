@@ -11,6 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import sqlalchemy as sa
+
+from collector import store
+from collector.db import make_engine
 from tests.conftest import free_port
 
 
@@ -18,6 +22,7 @@ def test_demo_shows_live_reports_and_stops_cleanly(tmp_path: Path) -> None:
     base = 20000 + free_port() % 20000  # a block of ten ports: base-1 .. base+8
     command = [sys.executable, "-m", "camnet_cli", "demo", "--interval", "3"]
     command += ["--base-port", str(base), "--metrics-port", str(free_port())]
+    command += ["--mqtt-port", str(free_port())]
     command += ["--var", str(tmp_path)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
@@ -32,7 +37,7 @@ def test_demo_shows_live_reports_and_stops_cleanly(tmp_path: Path) -> None:
             if ready:
                 raw += os.read(fd, 65536)
                 lines = raw.decode(errors="replace").splitlines()
-            if any("hình đen" in line for line in lines) and sum("✔" in x for x in lines) >= 8:
+            if any("Xã A 3/4" in line for line in lines) and sum("✔" in x for x in lines) >= 8:
                 break
     finally:
         proc.send_signal(signal.SIGINT)
@@ -44,6 +49,25 @@ def test_demo_shows_live_reports_and_stops_cleanly(tmp_path: Path) -> None:
     assert "hình đen" in text, text  # the script blacks out xa-a-cam-2 after 15 s
     assert sum("✔" in line for line in lines) >= 8, text
     assert "Đã dừng / stopped." in text
+    # the chain: agents → MQTT → collector → SQLite; the ratio follows the broken camera
+    assert "working ratio: Xã A 4/4 (100 %) · Xã B 4/4 (100 %)" in text, text
+    assert "Xã A 3/4 (75 %)" in text, text
+    engine = make_engine(f"sqlite:///{tmp_path / 'camnet.db'}")
+    try:
+        with engine.connect() as conn:
+            stored = conn.scalar(sa.select(sa.func.count()).select_from(store.HEALTH))
+            black = conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(store.INTERVAL)
+                .where(
+                    store.INTERVAL.c.camera_id == "xa-a-cam-2", store.INTERVAL.c.status == "down"
+                )
+            )
+    finally:
+        engine.dispose()
+    assert stored is not None
+    assert stored >= 8
+    assert black == 1
     reports = [json.loads(x) for x in (tmp_path / "reports.jsonl").read_text().splitlines()]
     assert {r["camera_id"] for r in reports} >= {"xa-a-cam-1", "xa-b-cam-4"}
     assert "camnet123" not in (tmp_path / "reports.jsonl").read_text()
