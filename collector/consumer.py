@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 import aiomqtt
 
 from agent.messages import HEALTH_FILTER, SNAPSHOT_FILTER, STATUS_FILTER
-from collector.ingest import Incoming, Ingestor
+from collector.batch import Incoming
+from collector.ingest import Ingestor
 from collector.metrics import CollectorMetrics
 from collector.ratio import ratio_now
 from collector.settings import CollectorSettings

@@ -13,11 +13,7 @@ database whenever a transaction fails.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,52 +21,26 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from agent.messages import MAX_PAYLOAD, AgentStatus, HealthReport, Snapshot, parse_topic
+from agent.messages import (
+    MAX_PAYLOAD,
+    AgentStatus,
+    HealthReport,
+    Snapshot,
+    TopicParts,
+    parse_topic,
+)
 from collector import store
+from collector.batch import BatchResult, Incoming, Work, short, snapshot_row, state_of
 from collector.models import Camera, as_utc
 from collector.state import Change, Hysteresis, State, advance, to_unknown
 
 log = logging.getLogger(__name__)
+_TOPIC_CACHE = 1_000_000
 _MODELS: dict[str, type[HealthReport] | type[Snapshot] | type[AgentStatus]] = {
     "health": HealthReport,
     "snapshot": Snapshot,
     "status": AgentStatus,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """One MQTT message as received."""
-
-    topic: str
-    payload: bytes
-    received_at: datetime
-
-
-@dataclass
-class BatchResult:
-    """What one batch did (for metrics and tests)."""
-
-    accepted: int = 0
-    duplicates: int = 0
-    late: int = 0
-    snapshots: int = 0
-    statuses: int = 0
-    quarantined: Counter[str] = field(default_factory=Counter)
-    changes: list[tuple[str, Change]] = field(default_factory=list)
-    lags: list[float] = field(default_factory=list)
-
-
-@dataclass
-class _Work:
-    """Rows and operations collected for one transaction."""
-
-    health: list[dict[str, Any]] = field(default_factory=list)
-    quarantine: list[dict[str, Any]] = field(default_factory=list)
-    snapshots: list[dict[str, Any]] = field(default_factory=list)
-    presence: dict[str, dict[str, Any]] = field(default_factory=dict)
-    ops: list[tuple[str, str, Change]] = field(default_factory=list)  # (kind, camera, change)
-    dirty: set[str] = field(default_factory=set)
 
 
 class Ingestor:
@@ -90,6 +60,7 @@ class Ingestor:
         self.cameras: dict[str, tuple[str, str | None]] = {}  # id -> (commune, agent)
         self.presence: dict[str, dict[str, Any]] = {}
         self._started_at: datetime | None = None
+        self._topics: dict[str, TopicParts] = {}
         self.reload()
 
     # ------------------------------------------------------------------ cache
@@ -99,7 +70,7 @@ class Ingestor:
             self._load_registry(conn)
             self.states.clear()
             for row in conn.execute(select(store.STATE)).mappings():
-                self.states[row["camera_id"]] = _state_of(row)
+                self.states[row["camera_id"]] = state_of(row)
                 self.camera_agent[row["camera_id"]] = row["agent_id"]
             self.presence = {
                 r["agent_id"]: dict(r) for r in conn.execute(select(store.PRESENCE)).mappings()
@@ -128,7 +99,7 @@ class Ingestor:
         Raises the database's exception if the transaction fails; the caches are then
         rebuilt, and the caller must not acknowledge the batch.
         """
-        result, work = BatchResult(), _Work()
+        result, work = BatchResult(), Work()
         states_before = dict(self.states)
         agents_before = dict(self.camera_agent)
         presence_before = {k: dict(v) for k, v in self.presence.items()}
@@ -151,7 +122,7 @@ class Ingestor:
         return result
 
     def _parse(
-        self, batch: list[Incoming], work: _Work, result: BatchResult
+        self, batch: list[Incoming], work: Work, result: BatchResult
     ) -> list[tuple[Incoming, HealthReport]]:
         reports: list[tuple[Incoming, HealthReport]] = []
         for msg in batch:
@@ -163,23 +134,27 @@ class Ingestor:
     def _parse_one(
         self,
         msg: Incoming,
-        work: _Work,
+        work: Work,
         result: BatchResult,
         reports: list[tuple[Incoming, HealthReport]],
     ) -> tuple[str | None, str]:
         if len(msg.payload) > MAX_PAYLOAD:
             return "too_large", f"{len(msg.payload)} bytes > {MAX_PAYLOAD}"
-        try:
-            topic = parse_topic(msg.topic)
-        except ValueError as exc:
-            return "bad_topic", str(exc)
+        topic = self._topics.get(msg.topic)
+        if topic is None:
+            try:
+                topic = parse_topic(msg.topic)
+            except ValueError as exc:
+                return "bad_topic", str(exc)
+            if len(self._topics) < _TOPIC_CACHE:  # one per camera: bounded by the fleet
+                self._topics[msg.topic] = topic
         model: type[HealthReport] | type[Snapshot] | type[AgentStatus] = _MODELS[topic.kind]
         try:
             data = model.model_validate_json(msg.payload)
         except ValidationError as exc:
             kinds = {e["type"] for e in exc.errors()}
             reason = "bad_json" if "json_invalid" in kinds else "bad_schema"
-            return reason, _short(exc)
+            return reason, short(exc)
         if data.agent_id != topic.agent_id:
             return "topic_mismatch", "payload agent id differs from the topic's"
         if isinstance(data, AgentStatus):
@@ -218,7 +193,7 @@ class Ingestor:
         return fresh
 
     def _apply_report(
-        self, msg: Incoming, report: HealthReport, work: _Work, result: BatchResult
+        self, msg: Incoming, report: HealthReport, work: Work, result: BatchResult
     ) -> None:
         at = report.probed_at
         faults = ",".join(sorted(report.faults))
@@ -264,7 +239,7 @@ class Ingestor:
         return (at - state.last_report_at).total_seconds() <= tolerance
 
     def _apply_status(
-        self, msg: Incoming, status: AgentStatus, work: _Work, result: BatchResult
+        self, msg: Incoming, status: AgentStatus, work: Work, result: BatchResult
     ) -> None:
         result.statuses += 1
         agent = status.agent_id
@@ -280,7 +255,7 @@ class Ingestor:
             first_missed = last_seen + timedelta(seconds=status.heartbeat)
             self._agent_offline(agent, min(first_missed, msg.received_at), work, result)
 
-    def _seen_agent(self, agent: str, commune: str, at: datetime, work: _Work) -> dict[str, Any]:
+    def _seen_agent(self, agent: str, commune: str, at: datetime, work: Work) -> dict[str, Any]:
         row = self.presence.get(agent)
         if row is None:
             row = {
@@ -300,7 +275,7 @@ class Ingestor:
         work.presence[agent] = row
         return row
 
-    def _agent_offline(self, agent: str, at: datetime, work: _Work, result: BatchResult) -> None:
+    def _agent_offline(self, agent: str, at: datetime, work: Work, result: BatchResult) -> None:
         row = self.presence[agent]
         row.update(state="offline", since=at)
         work.presence[agent] = row
@@ -318,7 +293,7 @@ class Ingestor:
                 result.changes.append((cam, change))
         log.warning("agent %s offline since %s: %d cameras unknown", agent, at, len(cameras))
 
-    def _watchdog(self, now: datetime, work: _Work, result: BatchResult) -> None:
+    def _watchdog(self, now: datetime, work: Work, result: BatchResult) -> None:
         """Agents silent for ``offline_after_heartbeats`` heartbeats are offline."""
         if self._started_at is None:
             self._started_at = now
@@ -329,30 +304,17 @@ class Ingestor:
                 self._agent_offline(agent, first_missed, work, result)
 
     def _apply_snapshot(
-        self, snap: Snapshot, work: _Work, result: BatchResult
+        self, snap: Snapshot, work: Work, result: BatchResult
     ) -> tuple[str | None, str]:
-        try:
-            jpeg = base64.b64decode(snap.jpeg_base64, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            return "bad_schema", f"jpeg_base64: {exc}"
-        if not jpeg.startswith(b"\xff\xd8"):
-            return "bad_schema", "jpeg_base64 is not a JPEG"
-        work.snapshots.append(
-            {
-                "camera_id": snap.camera_id,
-                "report_id": snap.report_id,
-                "taken_at": snap.taken_at,
-                "reason": snap.reason,
-                "width": snap.width,
-                "height": snap.height,
-                "jpeg": jpeg,
-            }
-        )
+        row, problem = snapshot_row(snap)
+        if row is None:
+            return "bad_schema", problem
+        work.snapshots.append(row)
         result.snapshots += 1
         return None, ""
 
     def _quarantine(
-        self, msg: Incoming, reason: str, detail: str, work: _Work, result: BatchResult
+        self, msg: Incoming, reason: str, detail: str, work: Work, result: BatchResult
     ) -> None:
         result.quarantined[reason] += 1
         work.quarantine.append(
@@ -367,7 +329,7 @@ class Ingestor:
         )
 
     # ------------------------------------------------------------------ write
-    def _write(self, conn: Connection, work: _Work) -> None:
+    def _write(self, conn: Connection, work: Work) -> None:
         store.bulk_rows(conn, store.HEALTH, work.health)
         for kind, cam, change in work.ops:
             if kind == "set":
@@ -381,27 +343,3 @@ class Ingestor:
         store.upsert(conn, store.PRESENCE, list(work.presence.values()), "agent_id")
         store.insert_ignore(conn, store.SNAPSHOT, work.snapshots)
         store.insert_rows(conn, store.QUARANTINE, work.quarantine)
-
-
-def _state_of(row: Any) -> State:
-    def utc(v: datetime | None) -> datetime | None:
-        return as_utc(v) if v is not None else None
-
-    return State(
-        status=row["status"],
-        since=as_utc(row["since"]),
-        faults=row["faults"],
-        cause=row["cause"],
-        last_report_at=utc(row["last_report_at"]),
-        last_report_status=row["last_report_status"],
-        pending_status=row["pending_status"],
-        pending_count=row["pending_count"],
-        pending_since=utc(row["pending_since"]),
-        pending_faults=row["pending_faults"],
-        pending_cause=row["pending_cause"],
-    )
-
-
-def _short(exc: ValidationError) -> str:
-    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]]
-    return "; ".join(parts)[:2000]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from collector.ingest import BatchResult
+from collector.batch import BatchResult
 
 
 class CollectorMetrics:

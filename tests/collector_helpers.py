@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agent.messages import AgentStatus, HealthReport, health_topic
-from collector.ingest import Incoming
+from collector.batch import Incoming
 from collector.models import AgentRecord, Camera, Commune, Province, Site
 
 _seq = itertools.count()

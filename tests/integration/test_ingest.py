@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from collector import store
+from collector.batch import Incoming
 from collector.db import create_schema, make_engine
-from collector.ingest import Incoming, Ingestor
+from collector.ingest import Ingestor
 from collector.models import as_utc
 from collector.state import Hysteresis
 from tests import db_fixtures as dbf
