@@ -220,3 +220,38 @@ async def test_two_collectors_split_a_shared_subscription(
     assert a + b == 400
     assert a > 50
     assert b > 50
+
+
+async def test_metrics_endpoint_counts_reports_and_rejections_and_ratio(
+    amqtt_broker: bf.EmbeddedBroker, engine: Engine
+) -> None:
+    from collector.metrics import serve
+    from tests.conftest import free_port
+
+    collector = Collector(
+        settings(amqtt_broker.host, amqtt_broker.port, share_group="", ratio_interval=0.2),
+        Ingestor(engine),
+    )
+    port = free_port()
+    server = await serve(collector.metrics.render, "127.0.0.1", port)
+    try:
+        async with running(collector), aiomqtt.Client(amqtt_broker.host, amqtt_broker.port) as pub:
+            now = datetime.now(UTC)
+            for cam in ("cam-1", "cam-2"):
+                report = health(cam, "ok", now)
+                await pub.publish(report.topic(), report.model_dump_json(), qos=1)
+            await pub.publish("camnet/v1/00001/agent-00001/cam-1/health", b"{", qos=1)
+            await wait_for(lambda: collector.stored >= 3)
+            await asyncio.sleep(0.5)  # one ratio turn
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            body = (await reader.read()).decode()
+            writer.close()
+            await writer.wait_closed()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert 'camnet_collector_reports_total{outcome="accepted"} 2.0' in body
+    assert 'camnet_collector_rejected_total{reason="bad_json"} 1.0' in body
+    assert 'camnet_commune_working_ratio{commune="00001"} 0.2' in body  # 2 of 10 cameras
+    assert "camnet_collector_ingest_lag_seconds_bucket" in body
