@@ -12,7 +12,7 @@ import importlib.util
 import sys
 import time
 
-MODULES = ("benchmarks.probe", "benchmarks.judgment")
+MODULES = ("benchmarks.probe", "benchmarks.judgment", "benchmarks.ingest")
 
 
 def main(argv: list[str] | None = None) -> int:

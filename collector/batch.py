@@ -49,6 +49,7 @@ class Work:
     presence: dict[str, dict[str, Any]] = field(default_factory=dict)
     ops: list[tuple[str, str, Change]] = field(default_factory=list)  # (kind, camera, change)
     dirty: set[str] = field(default_factory=set)
+    undo: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # camera -> (state, agent)
 
 
 def snapshot_row(snap: Snapshot) -> tuple[dict[str, Any] | None, str]:

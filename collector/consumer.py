@@ -31,6 +31,7 @@ from agent.messages import HEALTH_FILTER, SNAPSHOT_FILTER, STATUS_FILTER
 from collector.batch import Incoming
 from collector.ingest import Ingestor
 from collector.metrics import CollectorMetrics
+from collector.mqtt_read import ReadGate
 from collector.ratio import ratio_now
 from collector.settings import CollectorSettings
 
@@ -79,6 +80,7 @@ class Collector:
         self.clock = clock
         self.connected = asyncio.Event()
         self.stored = 0  # messages committed since start (for tests and logs)
+        self.gate: ReadGate | None = None  # the current connection's reader
 
     async def run(self) -> None:
         """Consume until cancelled; keep the ratio gauges fresh meanwhile."""
@@ -120,32 +122,42 @@ class Collector:
             await asyncio.sleep(random.uniform(0.1, cap))  # noqa: S311 - jitter, not security
 
     async def _session(self, client: aiomqtt.Client) -> None:
-        for topic in subscriptions(self.settings.share_group):
-            await client.subscribe(topic, qos=1)
+        queue: asyncio.Queue[aiomqtt.Message | aiomqtt.MqttError] = asyncio.Queue()
+        gate = ReadGate(client, high=4 * self.settings.batch_size, queued=queue.qsize)
+        gate.install()
+        self.gate = gate
         # agents were not silent while *we* were away: their reports are queued for us
         self.ingestor.hold_watchdog(self.clock())
-        self.connected.set()
-        self.metrics.connected.set(1)
-        # bounded in practice by the broker's in-flight window (nothing is acked before commit)
-        queue: asyncio.Queue[aiomqtt.Message | aiomqtt.MqttError] = asyncio.Queue()
 
         async def read() -> None:
             try:
                 async for message in client.messages:
                     queue.put_nowait(message)
+                    gate.check()
             except aiomqtt.MqttError as exc:  # hand the failure to the store loop
                 queue.put_nowait(exc)
 
+        # reading and storing run before SUBACK: a persistent session's backlog flows
+        # right after CONNACK, and the gate may pause until some of it is stored
         reader = asyncio.create_task(read())
+        storer = asyncio.create_task(self._store_loop(client, queue, gate))
         try:
-            await self._store_loop(client, queue)
+            for topic in subscriptions(self.settings.share_group):
+                await client.subscribe(topic, qos=1)
+            self.connected.set()
+            self.metrics.connected.set(1)
+            await storer
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            for task in (reader, storer):
+                task.cancel()
+            # wait for both without raising again what ``await storer`` already raised
+            await asyncio.gather(reader, storer, return_exceptions=True)
 
     async def _store_loop(
-        self, client: aiomqtt.Client, queue: asyncio.Queue[aiomqtt.Message | aiomqtt.MqttError]
+        self,
+        client: aiomqtt.Client,
+        queue: asyncio.Queue[aiomqtt.Message | aiomqtt.MqttError],
+        gate: ReadGate,
     ) -> None:
         s = self.settings
         while True:
@@ -166,6 +178,7 @@ class Collector:
                     batch.append(queue.get_nowait())
                 if isinstance(batch[-1], aiomqtt.MqttError):
                     break
+            gate.check()
             failure = next((m for m in batch if isinstance(m, aiomqtt.MqttError)), None)
             await self._store(client, [m for m in batch if isinstance(m, aiomqtt.Message)])
             if failure is not None:

@@ -36,6 +36,16 @@ from collector.state import Change, Hysteresis, State, advance, to_unknown
 
 log = logging.getLogger(__name__)
 _TOPIC_CACHE = 1_000_000
+_MISSING: Any = object()
+
+
+def _restore(cache: dict[str, Any], key: str, value: Any) -> None:
+    if value is _MISSING:
+        cache.pop(key, None)
+    else:
+        cache[key] = value
+
+
 _MODELS: dict[str, type[HealthReport] | type[Snapshot] | type[AgentStatus]] = {
     "health": HealthReport,
     "snapshot": Snapshot,
@@ -100,9 +110,7 @@ class Ingestor:
         rebuilt, and the caller must not acknowledge the batch.
         """
         result, work = BatchResult(), Work()
-        states_before = dict(self.states)
-        agents_before = dict(self.camera_agent)
-        presence_before = {k: dict(v) for k, v in self.presence.items()}
+        presence_before = {k: dict(v) for k, v in self.presence.items()}  # one per agent
         try:
             with self.engine.begin() as conn:
                 reports = self._parse(batch, work, result)
@@ -113,13 +121,16 @@ class Ingestor:
                     self._watchdog(now, work, result)
                 self._write(conn, work)
         except Exception:
-            self.states, self.camera_agent, self.presence = (
-                states_before,
-                agents_before,
-                presence_before,
-            )
+            for cam, (state, agent) in work.undo.items():  # only what this batch touched
+                _restore(self.states, cam, state)
+                _restore(self.camera_agent, cam, agent)
+            self.presence = presence_before
             raise
         return result
+
+    def _remember(self, cam: str, work: Work) -> None:
+        if cam not in work.undo:
+            work.undo[cam] = (self.states.get(cam, _MISSING), self.camera_agent.get(cam, _MISSING))
 
     def _parse(
         self, batch: list[Incoming], work: Work, result: BatchResult
@@ -213,6 +224,7 @@ class Ingestor:
         result.lags.append((msg.received_at - at).total_seconds())
         self._seen_agent(report.agent_id, report.commune, msg.received_at, work)
         cam = report.camera_id
+        self._remember(cam, work)
         self.camera_agent[cam] = report.agent_id
         state = self.states.get(cam) or State(status="never_reported", since=at)
         if state.last_report_at is not None and at < state.last_report_at:
@@ -287,6 +299,7 @@ class Ingestor:
                 continue
             new, change = to_unknown(state, at)
             if change is not None:
+                self._remember(cam, work)
                 self.states[cam] = new
                 work.ops.append(("set", cam, change))
                 work.dirty.add(cam)

@@ -255,3 +255,26 @@ async def test_metrics_endpoint_counts_reports_and_rejections_and_ratio(
     assert 'camnet_collector_rejected_total{reason="bad_json"} 1.0' in body
     assert 'camnet_commune_working_ratio{commune="00001"} 0.2' in body  # 2 of 10 cameras
     assert "camnet_collector_ingest_lag_seconds_bucket" in body
+
+
+async def test_a_backlog_is_read_in_bounded_steps(mosquitto: bf.Mosquitto, engine: Engine) -> None:
+    """Thousands queued for the collector: it pauses reading instead of holding them all."""
+    s = settings(mosquitto.host, mosquitto.port, batch_size=20, client_id="backlog")
+    first = Collector(s, Ingestor(engine))
+    async with running(first):
+        pass  # the persistent session now exists; the collector is away from here on
+    t0 = datetime.now(UTC) - timedelta(hours=1)
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port, max_inflight_messages=1000) as pub:
+        for i in range(3000):
+            report = health(f"cam-{i % 10}", "ok", t0 + timedelta(seconds=i))
+            await pub.publish(report.topic(), report.model_dump_json(), qos=1)
+    collector = Collector(s, Ingestor(engine))
+    async with running(collector):
+        most = 0
+        while collector.stored < 3000:
+            assert collector.gate is not None
+            most = max(most, collector.gate.waiting())
+            await asyncio.sleep(0.002)
+        assert collector.gate.pauses > 0
+    assert count(engine, store.HEALTH) == 3000
+    assert most <= 4 * 20 + 200  # the gate's bound plus what one read can bring in

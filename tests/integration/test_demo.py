@@ -17,6 +17,14 @@ from collector import store
 from collector.db import make_engine
 from tests.conftest import free_port
 
+ALL_WORK = "working ratio: Xã A 4/4 (100 %) · Xã B 4/4 (100 %)"
+
+
+def broke_after_all_worked(lines: list[str]) -> bool:
+    """All eight cameras worked, then the script's black camera took commune A to 3/4."""
+    first = next((i for i, line in enumerate(lines) if ALL_WORK in line), None)
+    return first is not None and any("Xã A 3/4 (75 %)" in x for x in lines[first:])
+
 
 def test_demo_shows_live_reports_and_stops_cleanly(tmp_path: Path) -> None:
     base = 20000 + free_port() % 20000  # a block of ten ports: base-1 .. base+8
@@ -37,7 +45,7 @@ def test_demo_shows_live_reports_and_stops_cleanly(tmp_path: Path) -> None:
             if ready:
                 raw += os.read(fd, 65536)
                 lines = raw.decode(errors="replace").splitlines()
-            if any("Xã A 3/4" in line for line in lines) and sum("✔" in x for x in lines) >= 8:
+            if broke_after_all_worked(lines) and sum("✔" in x for x in lines) >= 8:
                 break
     finally:
         proc.send_signal(signal.SIGINT)
@@ -50,8 +58,7 @@ def test_demo_shows_live_reports_and_stops_cleanly(tmp_path: Path) -> None:
     assert sum("✔" in line for line in lines) >= 8, text
     assert "Đã dừng / stopped." in text
     # the chain: agents → MQTT → collector → SQLite; the ratio follows the broken camera
-    assert "working ratio: Xã A 4/4 (100 %) · Xã B 4/4 (100 %)" in text, text
-    assert "Xã A 3/4 (75 %)" in text, text
+    assert broke_after_all_worked(lines), text
     engine = make_engine(f"sqlite:///{tmp_path / 'camnet.db'}")
     try:
         with engine.connect() as conn:
