@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -59,6 +60,11 @@ async def run_collector(settings: CollectorSettings) -> None:
         better_after=settings.better_after,
     )
     ingestor = await asyncio.to_thread(Ingestor, engine, rules, settings.offline_after_heartbeats)
+    # the caches (a state per camera) are long-lived: keep the cyclic GC off them, and
+    # collect young objects less often (ingest allocates many short-lived ones per batch)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     collector = Collector(settings, ingestor)
     server = None
     if settings.metrics_port:
