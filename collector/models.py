@@ -4,7 +4,8 @@ Imported by the engine module (``collector.db``), by the Alembic migrations and 
 API. Tables, grouped by who writes them:
 
 * Registry (``camnet registry import``): :class:`Province`, :class:`District`,
-  :class:`Commune`, :class:`Site`, :class:`AgentRecord`, :class:`Camera`.
+  :class:`Commune`, :class:`Site`, :class:`AgentRecord`, :class:`Camera`; key areas
+  (``camnet areas import``): :class:`KeyArea`.
 * Collector: :class:`HealthRow` (every report, once: the dedup key), :class:`CameraState`
   (latest state + hysteresis), :class:`StatusInterval`, :class:`AgentPresence`,
   :class:`SnapshotRow`, :class:`Quarantine`.
@@ -132,6 +133,23 @@ class Camera(SQLModel, table=True):
     removed_on: date | None = None
     funding: str = "budget"  # budget | socialised
     priority: str = "normal"  # hotspot | main_road | border | normal
+
+
+class KeyArea(SQLModel, table=True):
+    """A place the committee wants seen: a hotspot, a main road, a village border, an area.
+
+    ``geometry`` is GeoJSON (WGS 84): Point or Polygon for hotspots, LineString (or Multi-)
+    for roads and borders, Polygon for areas. Imported with ``camnet areas import``.
+    """
+
+    __tablename__ = "key_area"
+
+    id: str = Field(primary_key=True, max_length=64)
+    commune_code: str = Field(foreign_key="commune.code", index=True)
+    kind: str = Field(max_length=16)  # hotspot | main_road | village_border | area
+    name: str = ""
+    weight: float = 1.0
+    geometry: str  # GeoJSON geometry object, WGS 84
 
 
 # ------------------------------------------------------------------------------ collector
