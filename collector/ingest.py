@@ -23,10 +23,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from agent.messages import (
     MAX_PAYLOAD,
+    TOPIC_ROOT,
     AgentStatus,
     HealthReport,
     Snapshot,
-    TopicParts,
     parse_topic,
 )
 from collector import store
@@ -35,8 +35,31 @@ from collector.models import Camera, as_utc
 from collector.state import Change, Hysteresis, State, advance, to_unknown
 
 log = logging.getLogger(__name__)
-_TOPIC_CACHE = 1_000_000
 _MISSING: Any = object()
+_AGENTS = f"{TOPIC_ROOT}/agents/"
+_ROOT = f"{TOPIC_ROOT}/"
+
+
+def _kind_of(topic: str) -> str:
+    if topic.startswith(_AGENTS):
+        return "status"
+    return topic.rpartition("/")[2]
+
+
+def _topic_of(data: HealthReport | Snapshot | AgentStatus) -> str:
+    if isinstance(data, AgentStatus):
+        return f"{_AGENTS}{data.agent_id}/status"
+    kind = "health" if isinstance(data, HealthReport) else "snapshot"
+    return f"{TOPIC_ROOT}/{data.commune}/{data.agent_id}/{data.camera_id}/{kind}"
+
+
+def _topic_problem(topic: str) -> str:
+    """Why ``topic`` is not a camnet topic, or '' if it is one."""
+    try:
+        parse_topic(topic)
+    except ValueError as exc:
+        return str(exc)
+    return ""
 
 
 def _restore(cache: dict[str, Any], key: str, value: Any) -> None:
@@ -70,7 +93,6 @@ class Ingestor:
         self.cameras: dict[str, tuple[str, str | None]] = {}  # id -> (commune, agent)
         self.presence: dict[str, dict[str, Any]] = {}
         self._started_at: datetime | None = None
-        self._topics: dict[str, TopicParts] = {}
         self.reload()
 
     # ------------------------------------------------------------------ cache
@@ -151,28 +173,25 @@ class Ingestor:
     ) -> tuple[str | None, str]:
         if len(msg.payload) > MAX_PAYLOAD:
             return "too_large", f"{len(msg.payload)} bytes > {MAX_PAYLOAD}"
-        topic = self._topics.get(msg.topic)
-        if topic is None:
-            try:
-                topic = parse_topic(msg.topic)
-            except ValueError as exc:
-                return "bad_topic", str(exc)
-            if len(self._topics) < _TOPIC_CACHE:  # one per camera: bounded by the fleet
-                self._topics[msg.topic] = topic
-        model: type[HealthReport] | type[Snapshot] | type[AgentStatus] = _MODELS[topic.kind]
+        kind = _kind_of(msg.topic)
+        model = _MODELS.get(kind)
+        if model is None or not msg.topic.startswith(_ROOT):
+            return "bad_topic", _topic_problem(msg.topic)
         try:
             data = model.model_validate_json(msg.payload)
         except ValidationError as exc:
             kinds = {e["type"] for e in exc.errors()}
             reason = "bad_json" if "json_invalid" in kinds else "bad_schema"
             return reason, short(exc)
-        if data.agent_id != topic.agent_id:
-            return "topic_mismatch", "payload agent id differs from the topic's"
+        # ids in the payload are validated; the topic must be exactly the one they name
+        if msg.topic != _topic_of(data):
+            problem = _topic_problem(msg.topic)
+            if problem:
+                return "bad_topic", problem
+            return "topic_mismatch", "payload ids differ from the topic's"
         if isinstance(data, AgentStatus):
             self._apply_status(msg, data, work, result)
             return None, ""
-        if (data.camera_id, data.commune) != (topic.camera_id, topic.commune):
-            return "topic_mismatch", "payload camera or commune differs from the topic's"
         known = self._camera(data.camera_id)
         if known is None:
             return "unknown_camera", f"camera {data.camera_id!r} is not in the registry"
