@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import camnet_demo
 from agent import cli as agent_cli
 from collector import cli as collector_cli
-from collector import registry_cli
+from collector import coverage_cli, registry_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     agent_cli.register(sub)
     registry_cli.add_parser(sub)
     collector_cli.add_parsers(sub)
+    coverage_cli.add_parsers(sub)
     camnet_demo.add_parser(sub)
     return parser
 

@@ -29,6 +29,7 @@ import paho.mqtt.client as mqtt
 from sqlalchemy import func, insert, select
 
 from agent.messages import HealthReport, status_for
+from benchmarks.doc import replace_section
 from benchmarks.probe import DOC, _machine, _verdict
 from collector import models, store
 from collector.consumer import subscriptions
@@ -333,11 +334,7 @@ def render(args: argparse.Namespace, rows: list[Row], size: float, minutes: floa
 
 def write_section(section: str, doc: Path = DOC) -> None:
     """Replace (or append) the '## Collector ingest' section of ``doc``, nothing else."""
-    text = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
-    found = re.search(r"^## Collector ingest\n.*?(?=^## |\Z)", text, re.S | re.M)
-    a, b = (found.start(), found.end()) if found else (len(text), len(text))
-    text = text[:a].rstrip("\n") + "\n\n" + section.strip("\n") + "\n\n" + text[b:]
-    doc.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    replace_section("Collector ingest", section, doc)
 
 
 def main(argv: list[str] | None = None) -> int:

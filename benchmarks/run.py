@@ -12,7 +12,7 @@ import importlib.util
 import sys
 import time
 
-MODULES = ("benchmarks.probe", "benchmarks.judgment", "benchmarks.ingest")
+MODULES = ("benchmarks.probe", "benchmarks.judgment", "benchmarks.ingest", "benchmarks.coverage")
 
 
 def main(argv: list[str] | None = None) -> int:
