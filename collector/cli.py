@@ -65,7 +65,12 @@ async def run_collector(settings: CollectorSettings) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    collector = Collector(settings, ingestor)
+    coverage = None
+    if settings.coverage:
+        from collector.coverage_live import LiveCoverage
+
+        coverage = LiveCoverage(engine)
+    collector = Collector(settings, ingestor, coverage=coverage)
     server = None
     if settings.metrics_port:
         server = await serve(collector.metrics.render, settings.metrics_host, settings.metrics_port)

@@ -22,13 +22,14 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import aiomqtt
 
 from agent.messages import HEALTH_FILTER, SNAPSHOT_FILTER, STATUS_FILTER
 from collector.batch import Incoming
+from collector.coverage_live import LiveCoverage
 from collector.ingest import Ingestor
 from collector.metrics import CollectorMetrics
 from collector.mqtt_read import ReadGate
@@ -73,11 +74,14 @@ class Collector:
         ingestor: Ingestor,
         metrics: CollectorMetrics | None = None,
         clock: Clock = lambda: datetime.now(UTC),
+        coverage: LiveCoverage | None = None,
     ) -> None:
         self.settings = settings
         self.ingestor = ingestor
         self.metrics = metrics or CollectorMetrics()
         self.clock = clock
+        self.coverage = coverage
+        self._coverage_ready = False
         self.connected = asyncio.Event()
         self.stored = 0  # messages committed since start (for tests and logs)
         self.gate: ReadGate | None = None  # the current connection's reader
@@ -87,6 +91,8 @@ class Collector:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._ratio_loop())
             group.create_task(self._connection_loop())
+            if self.coverage is not None:
+                group.create_task(self._coverage_loop(self.coverage))
 
     async def _connection_loop(self) -> None:
         """Connect, consume, and reconnect after any broker or database failure."""
@@ -197,6 +203,9 @@ class Collector:
                 client._client.ack(m.mid, m.qos)  # see the module docstring
         self.stored += len(batch)
         self.metrics.observe(result, time.perf_counter() - started, len(batch))
+        if self.coverage is not None and self._coverage_ready and result.changes:
+            touched = await asyncio.to_thread(self.coverage.apply, result.changes)
+            self._set_coverage_gauges(self.coverage, touched)
         for camera, change in result.changes:
             log.info("camera %s → %s since %s", camera, change.status, change.at.isoformat())
 
@@ -207,6 +216,22 @@ class Collector:
                 for commune, ratio in figures.items():
                     self.metrics.ratio.labels(commune).set(ratio)
             await asyncio.sleep(self.settings.ratio_interval)
+
+    async def _coverage_loop(self, coverage: LiveCoverage) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(coverage.load)
+            except Exception:  # a coverage failure never stops ingest
+                log.exception("coverage: full recompute failed; trying again later")
+            else:
+                self._coverage_ready = True
+                self._set_coverage_gauges(coverage, coverage.communes)
+            await asyncio.sleep(self.settings.coverage_reload)
+
+    def _set_coverage_gauges(self, coverage: LiveCoverage, communes: Iterable[str]) -> None:
+        for commune in communes:
+            for kind, fraction in coverage.fractions(commune).items():
+                self.metrics.coverage.labels(commune, kind).set(fraction)
 
     def _ratios(self) -> dict[str, float]:
         with self.ingestor.engine.connect() as conn:

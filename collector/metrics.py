@@ -45,6 +45,12 @@ class CollectorMetrics:
             ["commune"],
             registry=r,
         )
+        self.coverage = Gauge(
+            "camnet_commune_coverage",
+            "Covered fraction of key areas by working cameras, per commune and class.",
+            ["commune", "kind"],
+            registry=r,
+        )
         self.connected = Gauge(
             "camnet_collector_mqtt_connected", "1 while connected to the broker.", registry=r
         )

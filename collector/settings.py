@@ -39,6 +39,12 @@ class CollectorSettings(BaseSettings):
     )
     watchdog_interval: float = Field(5, gt=0, description="Seconds between offline checks.")
     ratio_interval: float = Field(15, gt=0, description="Seconds between ratio gauge updates.")
+    coverage: bool = Field(
+        True, description="Keep key-area coverage per commune up to date (gauges)."
+    )
+    coverage_reload: float = Field(
+        600, gt=0, description="Seconds between full coverage recomputes (new cameras/areas)."
+    )
     metrics_host: str = Field("127.0.0.1", description="Prometheus metrics listen address.")
     metrics_port: int = Field(9110, ge=0, le=65535, description="Metrics port; 0 turns it off.")
     backoff_max: float = Field(30, gt=0, description="Longest pause between reconnects (s).")
