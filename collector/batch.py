@@ -23,6 +23,7 @@ class Incoming:
     topic: str
     payload: bytes
     received_at: datetime
+    retained: bool = False  # a retained copy the broker replays on subscribe
 
 
 @dataclass

@@ -192,7 +192,7 @@ class Collector:
 
     async def _store(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
         now = self.clock()
-        incoming = [Incoming(m.topic.value, _payload(m), now) for m in batch]
+        incoming = [Incoming(m.topic.value, _payload(m), now, bool(m.retain)) for m in batch]
         started = time.perf_counter()
         try:
             result = await asyncio.to_thread(self.ingestor.process, incoming, now)

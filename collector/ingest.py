@@ -275,6 +275,8 @@ class Ingestor:
         result.statuses += 1
         agent = status.agent_id
         known = self.presence.get(agent)
+        if msg.retained and known is not None and known["last_seen"] >= status.sent_at:
+            return  # a stale retained status replayed on (re)subscribe: we know better
         last_seen = known["last_seen"] if known else msg.received_at
         row = self._seen_agent(agent, status.commune, msg.received_at, work)
         row.update(

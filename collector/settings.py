@@ -25,9 +25,11 @@ class CollectorSettings(BaseSettings):
         description="MQTT client id; the persistent session (queued reports) belongs to it.",
     )
     share_group: str = Field(
-        "camnet",
+        "",
         description="Shared-subscription group ($share/<group>/...) so several collectors "
-        "split the load; empty for brokers without shared subscriptions (amqtt).",
+        "split the load on a broker cluster (EMQX, VerneMQ). Empty (default): a plain "
+        "subscription, which mosquitto 2.0 keeps across its own restarts (its shared "
+        "subscriptions lose what is queued for an offline member then; docs/collector.md).",
     )
     batch_size: int = Field(1000, gt=0, description="Messages stored per transaction at most.")
     batch_wait: float = Field(0.05, ge=0, description="Seconds to wait to fill a batch.")

@@ -201,8 +201,13 @@ async def test_two_collectors_split_a_shared_subscription(
     other = make_engine(f"sqlite:///{tmp_path}/second.db")
     create_schema(other)
     seed_registry(other, CAMERAS)
-    first = Collector(settings(mosquitto.host, mosquitto.port, client_id="c1"), Ingestor(engine))
-    second = Collector(settings(mosquitto.host, mosquitto.port, client_id="c2"), Ingestor(other))
+    shared = {"share_group": "camnet"}
+    first = Collector(
+        settings(mosquitto.host, mosquitto.port, client_id="c1", **shared), Ingestor(engine)
+    )
+    second = Collector(
+        settings(mosquitto.host, mosquitto.port, client_id="c2", **shared), Ingestor(other)
+    )
     t0 = datetime.now(UTC)
     try:
         async with (
