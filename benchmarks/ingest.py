@@ -275,8 +275,9 @@ def render(args: argparse.Namespace, rows: list[Row], size: float, minutes: floa
         "subscribers of the same broker in the same round: aiomqtt with auto-ack and no work "
         "(the collector's MQTT stack; the ratio target is against it) and a raw asyncio socket "
         "(the broker's ceiling). Each drains its own persistent session filled beforehand "
-        "(every PUBACK in: the publisher never competes for the CPUs) through the same "
-        f"`$share/...` filters and `max_inflight_messages {a.max_inflight}`. Cameras start in "
+        "(every PUBACK in: the publisher never competes for the CPUs) through the collector's "
+        "topic filters (a plain persistent subscription, its default) and "
+        f"`max_inflight_messages {a.max_inflight}`. Cameras start in "
         "steady state (a `camera_state` row and an open interval each, as under a running "
         "collector). The collector is timed from its start line (registry and states loaded) "
         "to the last commit (polled every 50 ms); one row per report, none quarantined.\n",
