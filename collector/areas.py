@@ -32,7 +32,7 @@ from collector.areas_io import GeometryProblem, check_geometry, line_of, read_co
 from collector.errors import DatabaseError, RegistryEntryError, RegistryError, from_pydantic
 from collector.models import Commune, KeyArea
 from collector.registry import ID_PATTERN
-from collector.registry_io import _line_in
+from collector.registry_io import line_in
 
 AREA_KINDS = ("hotspot", "main_road", "village_border", "area")
 KIND_VI = dict(
@@ -135,12 +135,12 @@ def load_areas(path: Path) -> list[AreaEntry]:
         if raw is not None and raw in first:
             message = f"{raw!r} appears twice (first at {name}:{first[raw]})"
             hint = "mỗi khu vực một id riêng / give each area its own id"
-            line = _line_in(text, feature.get("properties"), "id") or _line_in(text, feature)
+            line = line_in(text, feature.get("properties"), "id") or line_in(text, feature)
             label = f"features[{i}] ({raw}).properties.id"
             errors.append(RegistryEntryError(name, line, label, message, hint))
             continue
         if raw is not None:
-            first[raw] = _line_in(text, feature)
+            first[raw] = line_in(text, feature)
         if entry is not None:
             entries.append(entry)
     if errors:
@@ -183,12 +183,12 @@ def _check_feature(
     except ValidationError as exc:
         for err in exc.errors():
             key = str(err["loc"][0]) if err["loc"] else ""
-            at = _line_in(text, props, key) or _line_in(text, props) or line
+            at = line_in(text, props, key) or line_in(text, props) or line
             errors.append(from_pydantic(path, at, f"{where}.properties.{key}".rstrip("."), err))
     kind = props_model.kind if props_model else values.get("kind")
     allowed = GEOMETRY_TYPES.get(kind, ()) if isinstance(kind, str) else ()
     geometry = feature.get("geometry")
-    at = _line_in(text, feature, "geometry") or line
+    at = line_in(text, feature, "geometry") or line
     errors += [
         _geometry_error(path, at, where, kind, allowed, problem)
         for problem in check_geometry(text, geometry, allowed or _ALL_TYPES)
@@ -201,7 +201,7 @@ def _check_feature(
         path=path,
         line=line,
         index=i,
-        commune_line=_line_in(text, props, "commune") or line,
+        commune_line=line_in(text, props, "commune") or line,
     )
     return entry, []
 

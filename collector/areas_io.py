@@ -20,7 +20,7 @@ from shapely.validation import explain_validity
 
 from collector.errors import RegistryEntryError, RegistryError
 from collector.registry import VIETNAM_LAT, VIETNAM_LON
-from collector.registry_io import _line_in, _PositionDecoder
+from collector.registry_io import PositionDecoder, line_in
 
 #: How deep each geometry type nests its positions.
 DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "Polygon": 2}
@@ -40,7 +40,7 @@ class _Array(list[Any]):
     end = 0
 
 
-class _Decoder(_PositionDecoder):
+class _Decoder(PositionDecoder):
     """Objects and arrays both keep their place (a feature written as ``[...]`` has a line)."""
 
     def __init__(self) -> None:
@@ -61,7 +61,7 @@ def line_of(text: str, value: Any) -> int | None:
     """The line where a parsed JSON object or array starts (None for other values)."""
     if isinstance(value, _Array):
         return text.count("\n", 0, value.start) + 1
-    return _line_in(text, value)
+    return line_in(text, value)
 
 
 class GeometryProblem(NamedTuple):
@@ -121,7 +121,7 @@ def read_collection(path: Path) -> tuple[str, list[Any]]:
     if crs is not None and not any(tag in crs_name for tag in _WGS84):
         hint = "xuất lại theo WGS 84 (EPSG:4326) / export again as WGS 84 (EPSG:4326)"
         raise _fail(
-            name, _line_in(text, doc, "crs"), f"coordinates in {crs_name or json.dumps(crs)}", hint
+            name, line_in(text, doc, "crs"), f"coordinates in {crs_name or json.dumps(crs)}", hint
         )
     return text, features
 
@@ -141,11 +141,11 @@ def check_geometry(text: str, geometry: Any, allowed: tuple[str, ...]) -> list[G
         return [GeometryProblem("missing (null or not an object)", "", wrong_type=True)]
     kind = geometry.get("type")
     if kind not in allowed:
-        line = _line_in(text, geometry, "type")
+        line = line_in(text, geometry, "type")
         hint = f"dùng một trong / use one of: {', '.join(allowed)}"
         return [GeometryProblem(f"type {kind!r} is not allowed", hint, "type", line, True)]
     coords = geometry.get("coordinates")
-    at = _line_in(text, geometry, "coordinates") or _line_in(text, geometry)
+    at = line_in(text, geometry, "coordinates") or line_in(text, geometry)
     fix = f"viết coordinates của một {kind} / write the coordinates of a {kind}"
     if coords is None or coords == []:
         what = "missing" if coords is None else "empty geometry"
@@ -261,7 +261,7 @@ def load_points(path: Path) -> list[tuple[float, float, tuple[float, ...] | None
     out: list[tuple[float, float, tuple[float, ...] | None]] = []
     errors: list[RegistryEntryError] = []
     for i, feature in enumerate(features):
-        line = _line_in(text, feature)
+        line = line_in(text, feature)
         geometry = feature.get("geometry") if isinstance(feature, dict) else None
         props = feature.get("properties") if isinstance(feature, dict) else None
         props = props if isinstance(props, dict) else {}
@@ -276,7 +276,7 @@ def load_points(path: Path) -> list[tuple[float, float, tuple[float, ...] | None
         if heads == ():
             key = "headings" if "headings" in props else "heading"
             hint = "viết danh sách độ, ví dụ [0, 90] / write a list of degrees, e.g. [0, 90]"
-            at = _line_in(text, props, key) or line
+            at = line_in(text, props, key) or line
             label = f"features[{i}].properties.{key}"
             errors.append(RegistryEntryError(name, at, label, f"not degrees: {raw!r}", hint))
         if not errors and isinstance(geometry, dict):

@@ -253,7 +253,7 @@ class _Obj(dict[str, Any]):
     end = 0
 
 
-class _PositionDecoder(json.JSONDecoder):
+class PositionDecoder(json.JSONDecoder):
     """The pure-Python JSON scanner, returning every object as an ``_Obj``."""
 
     def __init__(self) -> None:
@@ -272,7 +272,7 @@ class _PositionDecoder(json.JSONDecoder):
 
 def _parse_geojson(path: str, text: str) -> tuple[Any, Locator]:
     try:
-        doc = _PositionDecoder().decode(text)
+        doc = PositionDecoder().decode(text)
     except json.JSONDecodeError as exc:
         hint = "kiểm tra dấu phẩy, ngoặc, ngoặc kép / check commas, brackets and quotes"
         raise _fail(path, exc.lineno, "", f"not valid JSON: {exc.msg}", hint) from exc
@@ -284,7 +284,7 @@ def _parse_geojson(path: str, text: str) -> tuple[Any, Locator]:
     if problems:
         raise RegistryError(
             [
-                RegistryEntryError(path, _line_in(text, features[i]), f"features[{i}]", *p)
+                RegistryEntryError(path, line_in(text, features[i]), f"features[{i}]", *p)
                 for i, p in problems
             ]
         )
@@ -294,9 +294,9 @@ def _parse_geojson(path: str, text: str) -> tuple[Any, Locator]:
         feature = features[i]
         if rest in ("lat", "lon"):
             label, key = f"features[{i}].geometry.coordinates", "coordinates"
-            return label, _line_in(text, feature.get("geometry"), key) or _line_in(text, feature)
+            return label, line_in(text, feature.get("geometry"), key) or line_in(text, feature)
         label = f"features[{i}].properties.{rest}".rstrip(".")
-        return label, _line_in(text, feature.get("properties"), rest) or _line_in(text, feature)
+        return label, line_in(text, feature.get("properties"), rest) or line_in(text, feature)
 
     return {"cameras": [_feature_values(f) for f in features]}, locate
 
@@ -328,7 +328,7 @@ def _feature_values(feature: dict[str, Any]) -> dict[str, Any]:
     return unflatten(values)
 
 
-def _line_in(text: str, obj: Any, key: str = "") -> int | None:
+def line_in(text: str, obj: Any, key: str = "") -> int | None:
     """Return the line of ``"key":`` inside the JSON object ``obj`` (no key: its start)."""
     if not isinstance(obj, _Obj):
         return None
