@@ -211,6 +211,14 @@ class AgentStatus(BaseModel):
     commune: str = Field(pattern=COMMUNE_PATTERN, description="5-digit commune code it serves.")
     state: Literal["online", "offline"] = Field(description="online, or offline (Last Will).")
     sent_at: AwareDatetime = Field(description="When sent (for the Last Will: when set).")
+    connected_at: AwareDatetime | None = Field(
+        None,
+        description=(
+            "When the MQTT connection this status belongs to was opened; the Last Will"
+            " carries the same value, so a consumer can tell a stale Will of an older"
+            " connection (a broker restart re-delivers it) from a real one."
+        ),
+    )
     heartbeat: float = Field(gt=0, description="Seconds between heartbeats.")
     cameras: int = Field(0, ge=0, description="Cameras this agent probes.")
     outbox_pending: int = Field(0, ge=0, description="Reports waiting in the outbox.")

@@ -128,6 +128,7 @@ class MqttPublisher:
         self._topic = status_topic(agent_id)
         self._snapshots = SnapshotPolicy(outbox)
         self._connected = False
+        self._connected_at: datetime | None = None  # when the current connection opened
         self._failure: str | None = None  # kind of the current outage; drives log-once
         self._down_since = 0.0
         self._wake = asyncio.Event()  # outbox grew or a publish finished
@@ -198,6 +199,7 @@ class MqttPublisher:
             commune=self.commune,
             state=state,
             sent_at=datetime.now(UTC),
+            connected_at=self._connected_at,
             heartbeat=self.settings.heartbeat,
             cameras=self.cameras,
             outbox_pending=self.outbox.pending(),
@@ -271,6 +273,7 @@ class MqttPublisher:
 
     def _client(self) -> aiomqtt.Client:
         s = self.settings
+        self._connected_at = datetime.now(UTC)  # this connection: its Will and statuses
         offline = self.status("offline").model_dump_json().encode()
         client = aiomqtt.Client(
             s.host,

@@ -35,6 +35,7 @@ class BatchResult:
     late: int = 0
     snapshots: int = 0
     statuses: int = 0
+    stale_wills: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
     changes: list[tuple[str, Change]] = field(default_factory=list)
     lags: list[float] = field(default_factory=list)

@@ -92,6 +92,8 @@ class Ingestor:
         self.camera_agent: dict[str, str | None] = {}
         self.cameras: dict[str, tuple[str, str | None]] = {}  # id -> (commune, agent)
         self.presence: dict[str, dict[str, Any]] = {}
+        # newest MQTT connection seen per agent: a Will from an older one is stale
+        self.connections: dict[str, datetime] = {}
         self._started_at: datetime | None = None
         self.reload()
 
@@ -277,6 +279,11 @@ class Ingestor:
         known = self.presence.get(agent)
         if msg.retained and known is not None and known["last_seen"] >= status.sent_at:
             return  # a stale retained status replayed on (re)subscribe: we know better
+        if self._older_connection(status):
+            # mosquitto publishes a connected agent's Will when it shuts down and delivers
+            # it again after a restart, possibly after the agent's new connection is up
+            result.stale_wills += 1
+            return
         last_seen = known["last_seen"] if known else msg.received_at
         row = self._seen_agent(agent, status.commune, msg.received_at, work)
         row.update(
@@ -287,6 +294,16 @@ class Ingestor:
         if status.state == "offline":  # from the first heartbeat that did not come
             first_missed = last_seen + timedelta(seconds=status.heartbeat)
             self._agent_offline(agent, min(first_missed, msg.received_at), work, result)
+
+    def _older_connection(self, status: AgentStatus) -> bool:
+        """Whether ``status`` belongs to an older connection than one already seen."""
+        if status.connected_at is None:
+            return False  # an agent from before the field: trust it
+        newest = self.connections.get(status.agent_id)
+        if newest is not None and status.connected_at < newest:
+            return True
+        self.connections[status.agent_id] = status.connected_at
+        return False
 
     def _seen_agent(self, agent: str, commune: str, at: datetime, work: Work) -> dict[str, Any]:
         row = self.presence.get(agent)

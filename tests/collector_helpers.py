@@ -76,12 +76,22 @@ def incoming(report: HealthReport | AgentStatus, received_at: datetime | None = 
 
 
 def status(
-    agent: str, state: str, at: datetime, commune: str = "00001", heartbeat: float = 60
+    agent: str,
+    state: str,
+    at: datetime,
+    commune: str = "00001",
+    heartbeat: float = 60,
+    connected_at: datetime | None = None,
 ) -> AgentStatus:
     """An agent status message."""
     return AgentStatus(
-        agent_id=agent, commune=commune, state=state, sent_at=at, heartbeat=heartbeat
-    )  # type: ignore[arg-type]
+        agent_id=agent,
+        commune=commune,
+        state=state,  # type: ignore[arg-type]
+        sent_at=at,
+        heartbeat=heartbeat,
+        connected_at=connected_at,
+    )
 
 
 def utc(*args: int) -> datetime:

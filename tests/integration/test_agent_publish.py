@@ -427,6 +427,11 @@ async def test_last_will_says_offline_when_the_link_is_cut(
         await listener.wait_for(lambda: len(listener.statuses()) >= 3)
         states = [s.state for s in listener.statuses()]
         assert states[:3] == ["online", "offline", "online"]  # will, then reconnected
+        first, will, second = listener.statuses()[:3]
+        # the Will names the connection it belongs to, so a stale one can be told apart
+        assert first.connected_at is not None
+        assert second.connected_at is not None
+        assert will.connected_at == first.connected_at < second.connected_at
         assert pub.connections == 2
         await pub.submit(report("c1"))
         await listener.wait_for(lambda: len(listener.health()) == 1)

@@ -126,6 +126,23 @@ def test_agent_last_will_makes_its_cameras_unknown_not_down(engine: Engine) -> N
     assert intervals(engine, "cam-3") == [("ok", 0, None)]  # another agent: untouched
 
 
+def test_a_will_from_an_older_connection_is_ignored(engine: Engine) -> None:
+    """mosquitto re-delivers a Will after its restart, maybe after the agent is back."""
+    ingest = Ingestor(engine, RULES)
+    first, second = T0, T0 + minutes(2)
+    ingest.process([incoming(status("agent-00001", "online", first, connected_at=first))])
+    ingest.process([incoming(health("cam-1", "ok", T0 + minutes(1)))])
+    ingest.process([incoming(status("agent-00001", "online", second, connected_at=second))])
+    ingest.process([incoming(health("cam-1", "ok", T0 + minutes(3)))])
+    old_will = status("agent-00001", "offline", first, connected_at=first)
+    result = ingest.process([incoming(old_will, received_at=T0 + minutes(4))])
+    assert (result.stale_wills, result.changes) == (1, [])
+    assert intervals(engine, "cam-1") == [("ok", 1, None)]
+    will = status("agent-00001", "offline", second, connected_at=second)  # the current one
+    result = ingest.process([incoming(will, received_at=T0 + minutes(5))])
+    assert [(c, ch.status) for c, ch in result.changes] == [("cam-1", "unknown")]
+
+
 def test_missed_heartbeats_make_cameras_unknown(engine: Engine) -> None:
     ingest = Ingestor(engine, RULES, offline_after_heartbeats=3)
     ingest.process([incoming(status("agent-00001", "online", T0, heartbeat=10))], now=T0)
