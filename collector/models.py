@@ -6,6 +6,8 @@ API. Tables, grouped by who writes them:
 * Registry (``camnet registry import``): :class:`Province`, :class:`District`,
   :class:`Commune`, :class:`Site`, :class:`AgentRecord`, :class:`Camera`; key areas
   (``camnet areas import``): :class:`KeyArea`.
+* Operations (API, ``camnet jobs``): users, tokens, repair tasks, daily roll-ups in
+  :mod:`collector.models_ops`.
 * Collector: :class:`HealthRow` (every report, once: the dedup key), :class:`CameraState`
   (latest state + hysteresis), :class:`StatusInterval`, :class:`AgentPresence`,
   :class:`SnapshotRow`, :class:`Quarantine`.
@@ -252,3 +254,7 @@ class Quarantine(SQLModel, table=True):
     detail: str = Field(default="", max_length=2000)
     size: int
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+# The operations tables (users, tasks, roll-ups) belong to the same metadata and history.
+from collector import models_ops as models_ops  # noqa: E402

@@ -28,10 +28,12 @@ def run_migrations() -> None:
 
 
 def _render_item(kind: str, obj: Any, _ctx: Any) -> str | Literal[False]:
-    """Render SQLModel's AutoString as plain ``sa.String`` so revisions need no sqlmodel."""
+    """Render our column types as plain SQLAlchemy ones so revisions import only ``sa``."""
     if kind == "type" and type(obj).__name__ == "AutoString":
         length = getattr(obj, "length", None)
         return f"sa.String(length={length})" if length else "sa.String()"
+    if kind == "type" and type(obj).__name__ == "UTCDateTime":
+        return "sa.DateTime(timezone=True)"  # the decorator only converts in Python
     return False
 
 
