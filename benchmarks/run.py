@@ -12,7 +12,13 @@ import importlib.util
 import sys
 import time
 
-MODULES = ("benchmarks.probe", "benchmarks.judgment", "benchmarks.ingest", "benchmarks.coverage")
+MODULES = (
+    "benchmarks.probe",
+    "benchmarks.judgment",
+    "benchmarks.ingest",
+    "benchmarks.coverage",
+    "benchmarks.api",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,182 @@
+"""``camnet jobs``: the scheduler process — repair tasks every tick, the daily roll-up.
+
+APScheduler runs here, in a process of its own, never inside web workers (STYLE.md;
+APScheduler #160: every worker would run every job). Two jobs:
+
+* ``tasks tick`` every ``tick_seconds`` (``api.tasks.tick``: raise, reopen, verify, close,
+  escalate), at most one at a time; missed runs are coalesced into one.
+* ``daily roll-up`` at 00:10 Asia/Ho_Chi_Minh and once at start (``api.rollup.rollup_days``:
+  camera-seconds per commune and local day, for uptime over months).
+
+Prometheus counters (tasks raised / reopened / closed / escalated, tick duration, job
+errors) are served on ``metrics_host:metrics_port`` unless the port is 0. SIGTERM or
+SIGINT stops the scheduler after the job running at that moment has finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from api.rollup import rollup_days
+from api.task_rules import TaskRules
+from api.tasks import TickResult, tick
+from collector.db import DEFAULT_URL
+from collector.ratio import VN
+
+log = logging.getLogger(__name__)
+
+
+class JobsSettings(BaseSettings):
+    """Everything ``camnet jobs`` needs; environment ``CAMNET_JOBS_*`` or flags."""
+
+    model_config = SettingsConfigDict(env_prefix="CAMNET_JOBS_", extra="forbid")
+
+    db_url: str = Field(DEFAULT_URL, description="sqlite:///file.db or postgresql+psycopg://...")
+    tick_seconds: float = Field(30, gt=0, description="Seconds between task ticks.")
+    rules_file: Path | None = Field(
+        None, description="YAML task rules (deploy/tasks.example.yaml); unset: the defaults."
+    )
+    metrics_host: str = Field("127.0.0.1", description="Prometheus metrics listen address.")
+    metrics_port: int = Field(9112, ge=0, le=65535, description="Metrics port; 0 turns it off.")
+
+
+class JobsMetrics:
+    """Counters of what the jobs did, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.tasks = Counter(
+            "camnet_jobs_tasks", "Repair tasks by what the tick did.", ["event"], registry=r
+        )
+        self.tick_seconds = Histogram(
+            "camnet_jobs_tick_seconds",
+            "Time one task tick took.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+            registry=r,
+        )
+        self.rollup_days = Counter(
+            "camnet_jobs_rollup_days", "Commune-days written by the roll-up.", registry=r
+        )
+        self.errors = Counter("camnet_jobs_errors", "Job runs that failed.", ["job"], registry=r)
+
+    def count(self, result: TickResult) -> None:
+        """Add one tick's figures."""
+        for event in ("raised", "reopened", "verified", "closed", "escalated"):
+            self.tasks.labels(event).inc(getattr(result, event))
+
+
+class Jobs:
+    """The two jobs, bound to an engine, the rules and the metrics."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        rules: TaskRules,
+        metrics: JobsMetrics,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.engine, self.rules, self.metrics, self.clock = engine, rules, metrics, clock
+
+    def run_tick(self) -> TickResult | None:
+        """One task tick; None when the database failed (logged, counted, retried next tick)."""
+        started = time.monotonic()
+        try:
+            result = tick(self.engine, self.clock(), self.rules)
+        except SQLAlchemyError:
+            self.metrics.errors.labels("tick").inc()
+            log.exception("tasks tick failed; retrying at the next tick")
+            return None
+        finally:
+            self.metrics.tick_seconds.observe(time.monotonic() - started)
+        self.metrics.count(result)
+        if result.raised or result.reopened or result.closed or result.escalated:
+            log.info("%s", result.summary())
+        return result
+
+    def run_rollup(self) -> int | None:
+        """The daily roll-up; the number of commune-days written, None if it failed."""
+        try:
+            days = rollup_days(self.engine, self.clock())
+        except SQLAlchemyError:
+            self.metrics.errors.labels("rollup").inc()
+            log.exception("daily roll-up failed; it runs again tomorrow or at the next start")
+            return None
+        self.metrics.rollup_days.inc(days)
+        log.info("daily roll-up: %d commune-days", days)
+        return days
+
+
+def run_jobs(settings: JobsSettings, rules: TaskRules, engine: Engine) -> None:
+    """Run the scheduler until SIGTERM or SIGINT; the running job finishes first."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    metrics = JobsMetrics()
+    jobs = Jobs(engine, rules, metrics)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping after the running job", signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    server = None
+    if settings.metrics_port:
+        server, _thread = start_http_server(
+            settings.metrics_port, settings.metrics_host, registry=metrics.registry
+        )
+    # A background scheduler leaves the main thread free to wait for the signal, then
+    # shut down with wait=True: a tick in its transaction is never cut off.
+    scheduler = BackgroundScheduler(timezone=VN)
+    now = datetime.now(VN)
+    scheduler.add_job(
+        jobs.run_tick,
+        IntervalTrigger(seconds=settings.tick_seconds, timezone=VN),
+        id="tasks-tick",
+        name="tasks tick",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=now,
+    )
+    scheduler.add_job(
+        jobs.run_rollup,
+        CronTrigger(hour=0, minute=10, timezone=VN),
+        id="rollup",
+        name="daily roll-up",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=3600,
+        next_run_time=now,  # once at start, then every day at 00:10
+    )
+    scheduler.start()
+    log.info(
+        "camnet jobs: tick every %ss, roll-up 00:10 ICT, metrics %s → %s",
+        settings.tick_seconds,
+        f"{settings.metrics_host}:{settings.metrics_port}" if server else "off",
+        engine.url.render_as_string(hide_password=True),
+    )
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        scheduler.shutdown(wait=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        log.info("camnet jobs stopped")
