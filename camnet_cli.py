@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import camnet_demo
 from agent import cli as agent_cli
+from api import cli as api_cli
+from api import jobs_cli
 from collector import cli as collector_cli
 from collector import coverage_cli, registry_cli
 
@@ -27,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     registry_cli.add_parser(sub)
     collector_cli.add_parsers(sub)
     coverage_cli.add_parsers(sub)
+    api_cli.add_parsers(sub)
+    jobs_cli.add_parser(sub)
     camnet_demo.add_parser(sub)
     return parser
 

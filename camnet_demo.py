@@ -1,7 +1,8 @@
 """``camnet demo``: the whole chain on one machine, nothing installed but Python.
 
 simulated cameras --RTSP--> two edge agents --MQTT--> embedded broker (amqtt)
---> collector --> SQLite, with the working ratio of each commune printed as it changes.
+--> collector --> SQLite <-- API + dashboard, with the repair-task jobs ticking; the
+working ratio of each commune is printed as it changes.
 
 A composition root like ``camnet_cli``: it may import every service; nothing imports it.
 Everything listens on 127.0.0.1 only.
@@ -13,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +25,11 @@ from agent.daemon import Agent, JsonlSink, open_publisher
 from agent.demo import run_script, simulator_config, verdict_line
 from agent.messages import ProbeReport
 from agent.metrics import AgentMetrics
+from api.app import create_app
+from api.jobs import Jobs, JobsMetrics
+from api.settings import ApiSettings
+from api.task_rules import TaskRules
+from api.users import UserIn, create_user
 from collector.broker import EmbeddedBroker
 from collector.consumer import Collector
 from collector.db import create_schema, make_engine
@@ -38,6 +45,10 @@ if TYPE_CHECKING:
     from agent.simulator.simulator import Simulator
 
 COMMUNES = {"a": ("10001", "Xã A (mô phỏng)"), "b": ("10002", "Xã B (mô phỏng)")}
+#: Demo logins (printed in the banner): an administrator and commune A's technician.
+DEMO_USERS = {"admin": "camnet-demo", "ktv-xa-a": "camnet-demo"}
+#: Short graces so that the scripted failures raise tasks within the demo's cycle.
+DEMO_RULES = {"grace": {"default": 10, "black": 10, "offline": 10}, "verify_probes": 2}
 
 
 def registry_yaml(cameras: list[str]) -> str:
@@ -123,6 +134,44 @@ def _prepare_db(engine: Engine, var: Path, cameras: list[str]) -> None:
     path = var / "registry.yaml"
     path.write_text(registry_yaml(cameras), encoding="utf-8")
     import_registry(engine, load_registry(path))
+    from sqlalchemy import select
+
+    from api.auth import USER
+
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        if conn.scalar(select(USER.c.id).where(USER.c.username == "admin")) is None:
+            create_user(
+                conn, UserIn(username="admin", password=DEMO_USERS["admin"], role="admin"), now
+            )
+            tech = UserIn(
+                username="ktv-xa-a",
+                password=DEMO_USERS["ktv-xa-a"],
+                role="technician",
+                communes=[COMMUNES["a"][0]],
+                full_name="Kỹ thuật viên xã A",
+            )
+            create_user(conn, tech, now)
+
+
+async def _jobs(engine: Engine, every: float) -> None:
+    """What ``camnet jobs`` does, in the demo's process: roll-up once, then task ticks."""
+    jobs = Jobs(engine, TaskRules.model_validate(DEMO_RULES), JobsMetrics())
+    await asyncio.to_thread(jobs.run_rollup)
+    while True:
+        await asyncio.to_thread(jobs.run_tick)
+        await asyncio.sleep(every)
+
+
+async def _api(engine: Engine, var: Path, port: int) -> None:
+    """The API and dashboard on 127.0.0.1 (uvicorn in this event loop)."""
+    import uvicorn
+
+    settings = ApiSettings(
+        db_url=str(engine.url), port=port, secret_file=var / "api-secret", coverage_refresh=30
+    )
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    await uvicorn.Server(config).serve()
 
 
 def _agent(
@@ -162,6 +211,9 @@ def _banner(sim: Simulator, var: Path, args: argparse.Namespace) -> None:
         f"  cơ sở dữ liệu / db:    {var / 'camnet.db'}  (camnet ratio --db sqlite:///...)\n"
         f"  số liệu / metrics:     http://127.0.0.1:{args.metrics_port}/metrics\n"
         f"  điều khiển / control:  {sim.control_url}/cameras\n"
+        f"  Bảng điều khiển / dashboard: http://127.0.0.1:{args.api_port}/\n"
+        f"    đăng nhập / login: admin / {DEMO_USERS['admin']}"
+        f"  (kỹ thuật viên / technician: ktv-xa-a / {DEMO_USERS['ktv-xa-a']})\n"
         "  Ctrl-C để dừng / to stop\n"
     )
     sys.stdout.flush()
@@ -186,6 +238,8 @@ async def _run(
                     group.create_task(collector.run())
                     group.create_task(run_script(sim, args.duration))
                     group.create_task(_print_ratios(engine, 3.0))
+                    group.create_task(_api(engine, Path(args.var), args.api_port))
+                    group.create_task(_jobs(engine, 5.0))
                     for agent, _ in agents:
                         group.create_task(agent.run())
             except TimeoutError:
@@ -205,7 +259,8 @@ def main(args: argparse.Namespace) -> int:
     except OSError as exc:
         sys.stderr.write(
             f"Không mở được cổng / cannot listen: {exc.strerror or exc}. Cổng đang bận? "
-            "Port busy? Try --base-port 18554 --mqtt-port 11884 --metrics-port 19110\n"
+            "Port busy? Try --base-port 18554 --mqtt-port 11884 --metrics-port 19110 "
+            "--api-port 18000\n"
         )
         return 1
     sys.stdout.write("Đã dừng / stopped.\n")
@@ -225,5 +280,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--base-port", type=int, default=8554, help="first camera port (8554)")
     p.add_argument("--mqtt-port", type=int, default=11883, help="embedded broker port (11883)")
     p.add_argument("--metrics-port", type=int, default=9110, help="collector metrics (9110)")
+    p.add_argument("--api-port", type=int, default=8000, help="API and dashboard (8000)")
     p.add_argument("--var", default="var/demo", help="where demo data goes (var/demo)")
     p.set_defaults(handler=main)

@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from collector import store
 from collector.db import make_engine
+from collector.models_ops import RepairTask
 from tests.conftest import free_port
 
 ALL_WORK = "working ratio: Xã A 4/4 (100 %) · Xã B 4/4 (100 %)"
@@ -26,17 +28,38 @@ def broke_after_all_worked(lines: list[str]) -> bool:
     return first is not None and any("Xã A 3/4 (75 %)" in x for x in lines[first:])
 
 
+def task_raised(var: Path) -> bool:
+    """Whether the demo's jobs raised a task for the scripted black camera."""
+    engine = make_engine(f"sqlite:///{var / 'camnet.db'}")
+    try:
+        with engine.connect() as conn:
+            return bool(
+                conn.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(RepairTask.__table__)  # type: ignore[attr-defined]
+                    .where(RepairTask.camera_id == "xa-a-cam-2")  # type: ignore[arg-type]
+                )
+            )
+    except sa.exc.OperationalError:  # not created yet
+        return False
+    finally:
+        engine.dispose()
+
+
 def test_demo_shows_live_reports_and_stops_cleanly(tmp_path: Path) -> None:
     base = 20000 + free_port() % 20000  # a block of ten ports: base-1 .. base+8
     command = [sys.executable, "-m", "camnet_cli", "demo", "--interval", "3"]
     command += ["--base-port", str(base), "--metrics-port", str(free_port())]
     command += ["--mqtt-port", str(free_port())]
+    api_port = free_port()
+    command += ["--api-port", str(api_port)]
     command += ["--var", str(tmp_path)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     raw = b""
+    login_page = b""
     lines: list[str] = []
     deadline = time.monotonic() + 90
     try:
@@ -45,7 +68,14 @@ def test_demo_shows_live_reports_and_stops_cleanly(tmp_path: Path) -> None:
             if ready:
                 raw += os.read(fd, 65536)
                 lines = raw.decode(errors="replace").splitlines()
-            if broke_after_all_worked(lines) and sum("✔" in x for x in lines) >= 8:
+            if (
+                broke_after_all_worked(lines)
+                and sum("✔" in x for x in lines) >= 8
+                and task_raised(tmp_path)
+            ):
+                login_page = urllib.request.urlopen(
+                    f"http://127.0.0.1:{api_port}/login", timeout=10
+                ).read()
                 break
     finally:
         proc.send_signal(signal.SIGINT)
@@ -54,6 +84,9 @@ def test_demo_shows_live_reports_and_stops_cleanly(tmp_path: Path) -> None:
     text = "\n".join(lines)
     assert proc.returncode == 0, text
     assert "metrics" in text
+    assert f"http://127.0.0.1:{api_port}/" in text  # the dashboard URL and a demo login
+    assert "admin / camnet-demo" in text
+    assert "Đăng nhập" in login_page.decode()
     assert "hình đen" in text, text  # the script blacks out xa-a-cam-2 after 15 s
     assert sum("✔" in line for line in lines) >= 8, text
     assert "Đã dừng / stopped." in text
@@ -75,6 +108,8 @@ def test_demo_shows_live_reports_and_stops_cleanly(tmp_path: Path) -> None:
     assert stored is not None
     assert stored >= 8
     assert black == 1
+    # camnet jobs ran in the demo: the blacked-out camera got a repair task
+    assert task_raised(tmp_path)
     reports = [json.loads(x) for x in (tmp_path / "reports.jsonl").read_text().splitlines()]
     assert {r["camera_id"] for r in reports} >= {"xa-a-cam-1", "xa-b-cam-4"}
     assert "camnet123" not in (tmp_path / "reports.jsonl").read_text()
