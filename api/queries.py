@@ -23,7 +23,7 @@ from api.queries_tasks import tasks as tasks
 from api.schemas import CameraDetail, CameraRow, CommuneRow, IntervalOut, SnapshotRef
 from collector.models import CAMERA_STATES, SnapshotRow, as_utc
 from collector.models_ops import TASK_OPEN_STATES
-from collector.ratio import CAMERA, INTERVAL, STATE, VN, WORKING
+from collector.ratio import CAMERA, INTERVAL, STATE, VN, WORKING, local_midnight
 
 SNAPSHOT: Table = SnapshotRow.__table__  # type: ignore[attr-defined]
 
@@ -48,7 +48,8 @@ def commune_table(
 
     Counts are now (latest states against today's inventory, as
     :func:`collector.ratio.ratio_now` counts them); uptime and the unknown
-    share are over the last ``window_days`` days (``rollup.uptime``); ``coverage`` comes
+    share are over the last ``window_days`` local days, today included so far
+    (``rollup.uptime``); ``coverage`` comes
     from the caller (the coverage engine lives in another process).
     """
     today = now.astimezone(VN).date()
@@ -88,7 +89,10 @@ def commune_table(
         if state == "down" and since is not None:
             down[code] = as_utc(since)
     open_tasks = {code: (n, int(late or 0)) for code, n, late in conn.execute(task_q).all()}
-    shares = rollup.uptime(conn, scope, now - timedelta(days=window_days), now, now)
+    # the last ``window_days`` local days, today so far included: whole days come from the
+    # roll-up, only today is computed from the intervals
+    start = local_midnight(today - timedelta(days=window_days - 1))
+    shares = rollup.uptime(conn, scope, start, now, now)
     out = []
     for row in rows:
         by_status = counts.get(row.code, dict.fromkeys(CAMERA_STATES, 0))

@@ -286,7 +286,8 @@ def check(engine: Any, prov: Province) -> float:
     with engine.connect() as conn:
         rows = {r.code: r for r in queries.commune_table(conn, codes, now)}
         for code in codes:
-            ref = ratio_window(conn, now - timedelta(days=30), now, commune=code, now=now)[code]
+            start = local_midnight(now.astimezone(VN).date() - timedelta(days=29))  # 30 local days
+            ref = ratio_window(conn, start, now, commune=code, now=now)[code]
             worst = max(worst, abs((rows[code].uptime or 0.0) - (ref.ratio or 0.0)))
     return worst
 
@@ -335,8 +336,10 @@ def render(a: argparse.Namespace, prov: Province, build: dict[str, float],
                 f"- {label}, p95 < {target:g} ms: {p95:.1f} ms — {_verdict(p95 < target)}."
             )
     lines.append(
-        "- Uptime of the commune table (roll-up + live edges) against `collector.ratio."
-        f"ratio_window` (30 days, the 10 communes of one district): largest difference {error:.1e}."
+        "- Uptime of the commune table (roll-up + today from the intervals) against "
+        "`collector.ratio."
+        "ratio_window` (the last 30 local days, the 10 communes of one district): "
+        f"largest difference {error:.1e}."
     )
     return "\n".join(lines) + "\n"
 

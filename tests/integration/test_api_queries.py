@@ -284,8 +284,16 @@ def test_commune_table(engine: Engine) -> None:
                              "never_reported": 1}  # fmt: skip
     assert (one.cameras_down, one.longest_down_seconds) == (1, pytest.approx(2 * DAY))
     assert (one.open_tasks, one.overdue_tasks) == (2, 1)
-    assert one.uptime == pytest.approx(13.5 / 28)
-    assert one.unknown_share == pytest.approx(1.5 / 28)
+    # the window is the last 10 local days, today so far included: from midnight of the
+    # 12th (NOW is 06:00 on the 21st); collector.ratio.ratio_window is the reference
+    with engine.connect() as conn:
+        ref = ratio_window(
+            conn, local_midnight(NOW.astimezone(VN).date() - timedelta(days=9)), NOW, now=NOW
+        )
+    expected = ref["00001"]
+    assert one.uptime == pytest.approx(expected.working / expected.installed)
+    assert one.unknown_share == pytest.approx(expected.by_status["unknown"] / expected.installed)
+    assert one.uptime != pytest.approx(13.5 / 28)  # not the rolling 10 x 24 h window
     assert (one.window_days, one.coverage, one.name) == (10, 0.5, "Xã 00001")
     assert (two.working, two.cameras_down, two.longest_down_seconds) == (1, 0, None)
     assert (two.open_tasks, two.overdue_tasks, two.coverage) == (1, 1, None)
