@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from api.auth import USER
 from api.errors import ApiError
@@ -90,6 +91,7 @@ def run_api(args: argparse.Namespace) -> int:
         return 2
     if args.check_config:
         shown = settings.model_dump(exclude={"secret_key"})
+        shown["db_url"] = make_url(settings.db_url).render_as_string(hide_password=True)
         for key, value in shown.items():
             _out(f"{key} = {value}")
         return 0

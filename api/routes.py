@@ -8,9 +8,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from api import queries, rollup
-from api.auth import camera_commune, users_in_scope
+from api.auth import USER, camera_commune, users_in_scope
 from api.coverage_cache import commune_geojson
 from api.deps import Caller, ReadConn, RowId, Settings, WriteConn
 from api.errors import NotFound
@@ -32,8 +34,7 @@ class MeOut(UserOut):
 @router.get("/me", response_model=MeOut)
 def me(caller: Caller, conn: ReadConn) -> MeOut:
     """Who is signed in, with the communes in scope."""
-    row = next(u for u in users_in_scope(conn, caller) if u["id"] == caller.user_id)
-    out = user_out(conn, [row])[0]
+    out = user_out(conn, [_user(conn, caller.user_id)])[0]
     return MeOut(**out.model_dump(), read_only=caller.read_only)
 
 
@@ -151,5 +152,8 @@ def add_user(body: UserIn, caller: Caller, conn: WriteConn) -> UserOut:
     caller.require("admin")
     caller.require_write()
     user_id = create_user(conn, body, datetime.now(UTC))
-    rows = [u for u in users_in_scope(conn, caller) if u["id"] == user_id]
-    return user_out(conn, rows)[0]
+    return user_out(conn, [_user(conn, user_id)])[0]
+
+
+def _user(conn: Connection, user_id: int) -> dict[str, object]:
+    return dict(conn.execute(select(USER).where(USER.c.id == user_id)).mappings().one())
