@@ -131,15 +131,27 @@ def _browser() -> Any:
     return webdriver.Chrome(service=Service(str(DRIVER)), options=options)
 
 
+def _wait(driver: Any) -> Any:
+    """Waits that survive a page being replaced under them.
+
+    A form POST navigates; an element found in the old page can be read while the
+    new one loads, which Chromium reports as a plain WebDriverException ("Node with
+    given id does not belong to the document"), not as a stale element: retry it.
+    """
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,))
+
+
 def _officer_reports_fixed(base: str, task_id: int) -> None:
     """Log in, see the table, open the map, move the task to reported_fixed."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver = _browser()
     try:
-        wait = WebDriverWait(driver, 30)
+        wait = _wait(driver)
         driver.get(f"{base}/district")  # not signed in: sent to the login page
         wait.until(ec.presence_of_element_located((By.NAME, "username")))
         driver.find_element(By.NAME, "username").send_keys("can-bo-xa")
@@ -175,11 +187,10 @@ def _task_page_state(base: str, task_id: int) -> str:
     """The state the task page shows to a signed-in officer."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver = _browser()
     try:
-        wait = WebDriverWait(driver, 30)
+        wait = _wait(driver)
         driver.get(f"{base}/login")
         driver.find_element(By.NAME, "username").send_keys("can-bo-xa")
         driver.find_element(By.NAME, "password").send_keys(PASSWORD)
