@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import camnet_demo
 from agent import cli as agent_cli
+from alerts import cli as alerts_cli
 from api import cli as api_cli
 from api import jobs_cli
 from collector import cli as collector_cli
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     coverage_cli.add_parsers(sub)
     api_cli.add_parsers(sub)
     jobs_cli.add_parser(sub)
+    alerts_cli.add_parser(sub)
     camnet_demo.add_parser(sub)
     return parser
 

@@ -12,13 +12,15 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 
 from api.auth import USER
+from api.contacts import add_contact, contacts_of, find_contact, remove_contact, validate_contact
 from api.errors import ApiError
 from api.settings import ApiSettings
 from api.users import UserIn, create_token, create_user, set_password, user_out
 from collector.db import create_schema, make_engine
+from collector.models_alerts import CONTACT_CHANNELS
 from collector.models_ops import ROLES
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,27 @@ def add_parsers(sub: Any) -> None:
     pw = verbs.add_parser("passwd", help="set a user's password")
     pw.add_argument("username")
     pw.add_argument("--password-stdin", action="store_true")
+    _add_contact_parsers(verbs)
     users.set_defaults(handler=run_users)
+
+
+def _add_contact_parsers(verbs: Any) -> None:
+    """``camnet users contact add|list|remove``: where a user receives alerts."""
+    contact = verbs.add_parser(
+        "contact",
+        help="where a user receives alerts / địa chỉ nhận cảnh báo",
+        description="E-mail addresses, Telegram chat ids and Zalo user ids that camnet alerts "
+        "sends to (docs/api.md).",
+    )
+    actions = contact.add_subparsers(dest="contact_verb", required=True, metavar="ACTION")
+    channels = "{" + ",".join(CONTACT_CHANNELS) + "}"
+    for name, text in (("add", "add a contact"), ("remove", "remove a contact")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("username")
+        action.add_argument("channel", metavar=channels)
+        action.add_argument("address", help="e-mail, Telegram chat id (digits), Zalo user id")
+    listed = actions.add_parser("list", help="list contacts (of one user, or everyone's)")
+    listed.add_argument("username", nargs="?")
 
 
 def _out(text: str) -> None:
@@ -137,6 +159,8 @@ def run_users(args: argparse.Namespace) -> int:
                 rows = [dict(r) for r in conn.execute(select(USER).order_by(USER.c.id)).mappings()]
                 for u in user_out(conn, rows):
                     _out(f"{u.id:>4} {u.username:<20} {u.role:<11} {','.join(u.communes)}")
+            elif args.verb == "contact":
+                return _contact(conn, args, now)
             elif args.verb == "token":
                 uid = conn.scalar(select(USER.c.id).where(USER.c.username == args.username))
                 if uid is None:
@@ -152,4 +176,38 @@ def run_users(args: argparse.Namespace) -> int:
     except ApiError as exc:
         _err(f"{exc.message} / {exc.message_en} — {exc.hint}")
         return 2
+    return 0
+
+
+def _contact(conn: Connection, args: argparse.Namespace, now: datetime) -> int:
+    """``camnet users contact ...``: 0 done, 1 no such user or contact (errors raise)."""
+    uid = None
+    if args.username:
+        uid = conn.scalar(select(USER.c.id).where(USER.c.username == args.username))
+        if uid is None:
+            _err(f"không có người dùng / no user {args.username} — xem / see: camnet users list")
+            return 1
+    if args.contact_verb == "list":
+        rows = contacts_of(conn, None if uid is None else [uid])
+        for c in rows:
+            off = "" if c.active else "  (tắt / off)"
+            _out(f"{c.id:>4} {c.username:<20} {c.channel:<9} {c.address}{off}")
+        if not rows:
+            _out("chưa có địa chỉ nhận cảnh báo / no alert contacts")
+        return 0
+    assert uid is not None  # add and remove take a username
+    if args.contact_verb == "add":
+        c = add_contact(conn, uid, args.channel, args.address, now)
+        _out(f"đã thêm / added {c.channel} {c.address} → {c.username} (id {c.id})")
+        return 0
+    address = validate_contact(args.channel, args.address)
+    contact_id = find_contact(conn, uid, args.channel, address)
+    if contact_id is None:
+        _err(
+            f"{args.username} không có địa chỉ / has no contact {args.channel} {address} — "
+            f"xem / see: camnet users contact list {args.username}"
+        )
+        return 1
+    remove_contact(conn, contact_id)
+    _out(f"đã xoá / removed {args.channel} {address} ← {args.username}")
     return 0

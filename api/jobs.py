@@ -8,6 +8,10 @@ APScheduler #160: every worker would run every job). Two jobs:
 * ``daily roll-up`` at 00:10 Asia/Ho_Chi_Minh and once at start (``api.rollup.rollup_days``:
   camera-seconds per commune and local day, for uptime over months).
 
+With ``mqtt_host`` set (``api.jobs_events``) a tick also runs as soon as the collector
+announces state changes and when the next grace period or deadline ends, and each tick
+that wrote task events is announced to ``camnet alerts``.
+
 Prometheus counters (tasks raised / reopened / closed / escalated, tick duration, job
 errors) are served on ``metrics_host:metrics_port`` unless the port is 0. SIGTERM or
 SIGINT stops the scheduler after the job running at that moment has finished.
@@ -16,30 +20,40 @@ SIGINT stops the scheduler after the job running at that moment has finished.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.jobs_events import JobsEvents
 from api.rollup import rollup_days
 from api.task_rules import TaskRules
 from api.tasks import TickResult, tick
 from collector.db import DEFAULT_URL
+from collector.events import BrokerSettings, TasksChanged
+from collector.models_ops import TaskEvent
 from collector.ratio import VN
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
 
 log = logging.getLogger(__name__)
 
 
-class JobsSettings(BaseSettings):
+class JobsSettings(BrokerSettings):
     """Everything ``camnet jobs`` needs; environment ``CAMNET_JOBS_*`` or flags."""
 
     model_config = SettingsConfigDict(env_prefix="CAMNET_JOBS_", extra="forbid")
@@ -87,24 +101,44 @@ class Jobs:
         rules: TaskRules,
         metrics: JobsMetrics,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        after_tick: Callable[[TickResult], None] | None = None,
     ) -> None:
         self.engine, self.rules, self.metrics, self.clock = engine, rules, metrics, clock
+        self.after_tick = after_tick
+        self._one_at_a_time = threading.Lock()  # periodic, woken and due ticks queue up
 
     def run_tick(self) -> TickResult | None:
         """One task tick; None when the database failed (logged, counted, retried next tick)."""
-        started = time.monotonic()
-        try:
-            result = tick(self.engine, self.clock(), self.rules)
-        except SQLAlchemyError:
-            self.metrics.errors.labels("tick").inc()
-            log.exception("tasks tick failed; retrying at the next tick")
-            return None
-        finally:
-            self.metrics.tick_seconds.observe(time.monotonic() - started)
+        with self._one_at_a_time:
+            started = time.monotonic()
+            try:
+                result = tick(self.engine, self.clock(), self.rules)
+            except SQLAlchemyError:
+                self.metrics.errors.labels("tick").inc()
+                log.exception("tasks tick failed; retrying at the next tick")
+                return None
+            finally:
+                self.metrics.tick_seconds.observe(time.monotonic() - started)
         self.metrics.count(result)
         if result.raised or result.reopened or result.closed or result.escalated:
             log.info("%s", result.summary())
+        if self.after_tick is not None:
+            self.after_tick(result)
         return result
+
+    def tasks_changed(self, result: TickResult) -> TasksChanged | None:
+        """The event announcing ``result``, or None when the tick wrote no task event."""
+        if not (result.raised or result.reopened or result.closed or result.escalated):
+            return None
+        with self.engine.connect() as conn:
+            last = conn.scalar(select(func.max(TaskEvent.__table__.c.id)))  # type: ignore[attr-defined]
+        return TasksChanged(
+            last_event_id=int(last or 0),
+            raised=result.raised,
+            reopened=result.reopened,
+            closed=result.closed,
+            escalated=result.escalated,
+        )
 
     def run_rollup(self) -> int | None:
         """The daily roll-up; the number of commune-days written, None if it failed."""
@@ -121,10 +155,6 @@ class Jobs:
 
 def run_jobs(settings: JobsSettings, rules: TaskRules, engine: Engine) -> None:
     """Run the scheduler until SIGTERM or SIGINT; the running job finishes first."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.triggers.cron import CronTrigger
-    from apscheduler.triggers.interval import IntervalTrigger
-
     metrics = JobsMetrics()
     jobs = Jobs(engine, rules, metrics)
     stop = threading.Event()
@@ -141,7 +171,35 @@ def run_jobs(settings: JobsSettings, rules: TaskRules, engine: Engine) -> None:
         )
     # A background scheduler leaves the main thread free to wait for the signal, then
     # shut down with wait=True: a tick in its transaction is never cut off.
+    scheduler, events = start_scheduler(settings, jobs)
+    log.info(
+        "camnet jobs: tick every %ss, events %s, roll-up 00:10 ICT, metrics %s → %s",
+        settings.tick_seconds,
+        f"{settings.mqtt_host}:{settings.mqtt_port}" if events else "off",
+        f"{settings.metrics_host}:{settings.metrics_port}" if server else "off",
+        engine.url.render_as_string(hide_password=True),
+    )
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        stop_scheduler(scheduler, events)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        log.info("camnet jobs stopped")
+
+
+def start_scheduler(settings: JobsSettings, jobs: Jobs) -> tuple[BaseScheduler, JobsEvents | None]:
+    """Start the periodic tick, the daily roll-up and (with a broker) the event link."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
     scheduler = BackgroundScheduler(timezone=VN)
+    events = _events(settings, jobs, scheduler)
     now = datetime.now(VN)
     scheduler.add_job(
         jobs.run_tick,
@@ -163,20 +221,50 @@ def run_jobs(settings: JobsSettings, rules: TaskRules, engine: Engine) -> None:
         next_run_time=now,  # once at start, then every day at 00:10
     )
     scheduler.start()
-    log.info(
-        "camnet jobs: tick every %ss, roll-up 00:10 ICT, metrics %s → %s",
-        settings.tick_seconds,
-        f"{settings.metrics_host}:{settings.metrics_port}" if server else "off",
-        engine.url.render_as_string(hide_password=True),
+    if events is not None:
+        events.start()
+    return scheduler, events
+
+
+def stop_scheduler(scheduler: BaseScheduler, events: JobsEvents | None) -> None:
+    """Disconnect the events, then let the running job finish."""
+    if events is not None:
+        events.stop()
+    scheduler.shutdown(wait=True)
+
+
+def _events(settings: JobsSettings, jobs: Jobs, scheduler: BaseScheduler) -> JobsEvents | None:
+    """With a broker: tick on state events and when something falls due; announce ticks."""
+    if not settings.mqtt_host:
+        return None
+    from apscheduler.triggers.date import DateTrigger
+
+    def wake() -> None:
+        scheduler.add_job(
+            jobs.run_tick,
+            id="tasks-now",
+            name="tasks tick (event)",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    events = JobsEvents(
+        settings.broker(), f"camnet-jobs-{socket.gethostname()}-{os.getpid()}", wake
     )
-    try:
-        while not stop.wait(1.0):
-            pass
-    finally:
-        scheduler.shutdown(wait=True)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        log.info("camnet jobs stopped")
+
+    def after(result: TickResult) -> None:
+        if result.next_due is not None:
+            scheduler.add_job(
+                jobs.run_tick,
+                DateTrigger(run_date=result.next_due + timedelta(milliseconds=50)),
+                id="tasks-due",
+                name="tasks tick (due)",
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
+        announced = jobs.tasks_changed(result)
+        if announced is not None:
+            events.announce(announced)
+
+    jobs.after_tick = after
+    return events

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
+
+#: ``collector.models_alerts.NOTIFICATION_STATES`` (a test keeps the two the same).
+DeliveryState = Literal["pending", "sending", "sent", "failed", "uncertain"]
+#: ``collector.models_alerts.CONTACT_CHANNELS`` (idem).
+ContactChannel = Literal["email", "telegram", "zalo"]
+#: Where a notification can go: a person's contact, or a configured webhook.
+DeliveryChannel = Literal["email", "telegram", "zalo", "webhook"]
 
 
 class CommuneRow(BaseModel):
@@ -144,3 +152,70 @@ class CameraDetail(CameraRow):
         description="The last snapshot taken while the camera was ok (how it should look)."
     )
     tasks: list[TaskOut]
+
+
+class DeliveryOut(BaseModel):
+    """One notification of ``camnet alerts``: to whom, how, and what became of it."""
+
+    id: int
+    kind: str = Field(description="camera_down, camera_recovered, site_offline, task_overdue, ...")
+    commune_code: str | None = Field(description="null: not about a commune (webhook tests).")
+    commune_name: str | None = None
+    task_id: int | None
+    user_id: int | None = Field(description="The recipient; null for a webhook.")
+    username: str | None
+    channel: str = Field(description="email, telegram, zalo or webhook.")
+    address: str = Field(
+        description="The contact (the webhook's name); masked (n***@example.com, ****1234) "
+        "unless the caller is an admin or the recipient."
+    )
+    priority: str
+    subject: str
+    state: str = Field(description="pending, sending, sent, failed or uncertain.")
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    held: str = Field(description="Why it waits: quiet_hours, rate_limit, or empty.")
+    sent_at: datetime | None
+    last_error: str
+
+
+class DeliveryDetail(DeliveryOut):
+    """A notification with its text."""
+
+    body: str = Field(description="The message as sent (in the recipient's language).")
+
+
+class AlertSummary(BaseModel):
+    """How the notifications in scope are doing."""
+
+    commune: str | None = Field(description="The commune asked for; null: the whole scope.")
+    last_24h: dict[str, int] = Field(description="Notifications made in the last 24 h, by state.")
+    last_7d: dict[str, int] = Field(description="The same over 7 days.")
+    oldest_pending_seconds: float | None = Field(
+        description="Age of the oldest notification still pending; null: none pending."
+    )
+
+
+class ContactIn(BaseModel):
+    """A new place where a user receives alerts."""
+
+    channel: ContactChannel
+    address: str = Field(
+        min_length=1,
+        max_length=300,
+        description="email: name@example.vn; telegram: the chat id (digits, a group's with "
+        "a leading '-'); zalo: the user id the OA received (digits).",
+    )
+
+
+class ContactOut(BaseModel):
+    """A user's alert contact."""
+
+    id: int
+    user_id: int
+    username: str
+    channel: str
+    address: str
+    active: bool = Field(description="false: switched off (not used for new notifications).")
+    created_at: datetime

@@ -9,12 +9,12 @@ write instead, Vietnamese first — nothing half-loaded.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from collector.errors import HINTS, RANGE_HINT
+from collector.yaml_rules import RuleProblem, RulesError, load_yaml_model
+
+__all__ = ["GraceSeconds", "RuleProblem", "RulesError", "SlaHours", "TaskRules"]
 
 _SECONDS = "Giây / seconds; bỏ trống: dùng 'default' / leave out: use 'default'."
 
@@ -104,87 +104,4 @@ class TaskRules(BaseModel):
             RulesError: The file cannot be read, is not YAML, or a key or value is wrong;
                 every problem names the file, the line and what to write instead.
         """
-        name = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            hint = "kiểm tra đường dẫn, lưu dạng UTF-8 / check the path, save as UTF-8"
-            raise RulesError([RuleProblem(name, None, "", f"cannot read: {exc}", hint)]) from exc
-        try:
-            root = yaml.compose(text)
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else None
-            hint = "kiểm tra thụt lề và dấu hai chấm / check indentation and colons"
-            raise RulesError([RuleProblem(name, line, "", f"not valid YAML: {exc}", hint)]) from exc
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            hint = "viết các khoá dạng khoá: giá trị / write key: value lines"
-            raise RulesError([RuleProblem(name, 1, "", "not a mapping of keys", hint)])
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            problems = [
-                _problem(name, _line_of(root, tuple(err["loc"])), err) for err in exc.errors()
-            ]
-            raise RulesError(problems) from exc
-
-
-class RuleProblem:
-    """One thing wrong in a rules file: where, which key, what, and what to write."""
-
-    def __init__(self, path: str, line: int | None, key: str, message: str, hint: str) -> None:
-        self.path, self.line, self.key, self.message, self.hint = path, line, key, message, hint
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line is not None else self.path
-        what = f"{self.key}: {self.message}" if self.key else self.message
-        return f"{where}: {what} — {self.hint}"
-
-
-class RulesError(ValueError):
-    """A rules file is wrong; ``problems`` lists every error found (nothing was loaded)."""
-
-    def __init__(self, problems: list[RuleProblem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
-def _problem(path: str, line: int | None, err: Any) -> RuleProblem:
-    key = ".".join(str(p) for p in err["loc"])
-    kind = str(err["type"])
-    if kind == "extra_forbidden":
-        known = _known_keys(err["loc"][:-1])
-        hint = f"{HINTS[kind]}; khoá hợp lệ / valid keys: {', '.join(known)}"
-    else:
-        hint = HINTS.get(kind, RANGE_HINT if "than" in kind else "xem docs/tasks.md")
-    value = err.get("input")
-    shown = kind not in ("missing", "extra_forbidden") and isinstance(value, str | int | float)
-    return RuleProblem(
-        path, line, key, f"{err['msg']} (got {value!r})" if shown else err["msg"], hint
-    )
-
-
-def _known_keys(loc: tuple[Any, ...]) -> list[str]:
-    model: type[BaseModel] = TaskRules
-    for part in loc:
-        annotation = model.model_fields[str(part)].annotation
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        model = annotation
-    return list(model.model_fields)
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """Follow ``loc`` through the YAML node tree; the 1-based line of its last key found."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for key in loc:
-        if not isinstance(node, yaml.MappingNode):
-            break
-        found = next(((k, v) for k, v in node.value if getattr(k, "value", None) == key), None)
-        if found is None:
-            break
-        line, node = found[0].start_mark.line + 1, found[1]
-    return line
+        return load_yaml_model(cls, path, "docs/tasks.md")

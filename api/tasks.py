@@ -10,7 +10,8 @@ b. raises one ``site`` task for an agent (its NVR box) offline longer than ``sit
 c. verifies and closes a camera task once its latest ``verify_probes`` reports are ok, and
    a site task once the agent is back and every camera of the site has reported since;
 d. escalates tasks past their deadline: level 1 (commune officer), then level 2 (district)
-   ``escalate_district_after_hours`` later (``api.tasks_flow.escalate``).
+   ``escalate_district_after_hours`` later (``api.tasks_flow.escalate``);
+e. says when the next grace period or deadline ends (``TickResult.next_due``).
 
 What people do (move, assign, notes) is in :mod:`api.tasks_flow`, re-exported here.
 The rules are :class:`api.task_rules.TaskRules`; the lifecycle is drawn in docs/tasks.md.
@@ -28,16 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from api.diagnosis import diagnose, diagnose_site
 from api.task_rules import TaskRules
-from api.tasks_flow import (
-    TASK,
-    AnyRow,
-    People,
-    add_event,
-    add_note,
-    assign,
-    escalate,
-    move_task,
-)
+from api.tasks_flow import TASK, AnyRow, People, add_event, add_note, assign, escalate, move_task
 from collector.models import (
     AgentPresence,
     AgentRecord,
@@ -80,6 +72,14 @@ class TickResult:
     verified: int = 0
     closed: int = 0
     escalated: int = 0
+    #: The next moment something falls due by time alone (a grace period or a deadline
+    #: ends); ``camnet jobs`` runs a tick then instead of waiting for its periodic one.
+    next_due: datetime | None = None
+
+    def due(self, when: datetime) -> None:
+        """Remember ``when`` if it comes before the next moment known so far."""
+        if self.next_due is None or when < self.next_due:
+            self.next_due = when
 
     def summary(self) -> str:
         """One line, Vietnamese / English."""
@@ -103,7 +103,18 @@ def tick(engine: Engine, now: datetime, rules: TaskRules) -> TickResult:
         _verify_cameras(conn, now, rules, result)
         _verify_sites(conn, now, result)
         result.escalated = escalate(conn, now, rules.escalate_district_after_hours, people)
+        _next_escalation(conn, rules, result)
     return result
+
+
+def _next_escalation(conn: Connection, rules: TaskRules, result: TickResult) -> None:
+    t, later = TASK.c, timedelta(hours=rules.escalate_district_after_hours)
+    for level, offset in ((0, timedelta(0)), (1, later)):
+        query = select(func.min(t.deadline)).where(
+            t.state.in_(TASK_OPEN_STATES), t.escalation == level
+        )
+        if (deadline := conn.scalar(query)) is not None:
+            result.due(as_utc(deadline) + offset)
 
 
 # --------------------------------------------------------------------------------- raise
@@ -136,7 +147,11 @@ def _raise_cameras(
     for row in rows:
         found = diagnose(row.status, _split(row.faults), row.cause)
         since = as_utc(row.since)
-        if row.id in busy or (now - since).total_seconds() < rules.grace.seconds(found.problem):
+        if row.id in busy:
+            continue
+        grace = rules.grace.seconds(found.problem)
+        if (now - since).total_seconds() < grace:
+            result.due(since + timedelta(seconds=grace))
             continue
         due.append(
             {
@@ -156,6 +171,9 @@ def _raise_sites(
     p, a, c = PRESENCE.c, AGENT.c, CAMERA.c
     since = now - timedelta(seconds=rules.site_grace)
     query = select(p.agent_id, p.commune_code, p.since)
+    later = conn.scalar(select(func.min(p.since)).where(p.state == "offline", p.since > since))
+    if later is not None:
+        result.due(as_utc(later) + timedelta(seconds=rules.site_grace))
     offline = conn.execute(query.where(p.state == "offline", p.since <= since)).all()
     busy = _open_keys(conn, "site")
     offline = [row for row in offline if row.agent_id not in busy]

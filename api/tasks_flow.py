@@ -67,6 +67,7 @@ def add_event(
     note: str = "",
     photo: bytes | None = None,
     photo_type: str | None = None,
+    level: int | None = None,
 ) -> int:
     """Append a line to a task's history; return its id."""
     event_id = conn.execute(
@@ -82,6 +83,7 @@ def add_event(
             note=note[:MAX_NOTE],
             photo=photo,
             photo_type=photo_type,
+            level=level,
         )
     ).scalar_one()
     return int(event_id)
@@ -285,7 +287,7 @@ def escalate(conn: Connection, now: datetime, district_after_hours: float, peopl
             .values(escalation=level, escalated_at=now, updated_at=now)
         )
         note = people.escalation_note(level, row.commune_code, deadline)
-        add_event(conn, row.id, now, "escalated", note=note)
+        add_event(conn, row.id, now, "escalated", note=note, level=level)
         moved += 1
         log.info("task %s escalated to level %d", row.id, level)
     return moved

@@ -30,11 +30,13 @@ import aiomqtt
 from agent.messages import HEALTH_FILTER, SNAPSHOT_FILTER, STATUS_FILTER
 from collector.batch import Incoming
 from collector.coverage_live import LiveCoverage
+from collector.events import STATE_TOPIC, CameraChange, state_messages
 from collector.ingest import Ingestor
 from collector.metrics import CollectorMetrics
 from collector.mqtt_read import ReadGate
 from collector.ratio import ratio_now
 from collector.settings import CollectorSettings
+from collector.state import Change
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -85,6 +87,7 @@ class Collector:
         self.connected = asyncio.Event()
         self.stored = 0  # messages committed since start (for tests and logs)
         self.gate: ReadGate | None = None  # the current connection's reader
+        self._publishing: set[asyncio.Task[None]] = set()  # state events in flight
 
     async def run(self) -> None:
         """Consume until cancelled; keep the ratio gauges fresh meanwhile."""
@@ -208,6 +211,28 @@ class Collector:
             self._set_coverage_gauges(self.coverage, touched)
         for camera, change in result.changes:
             log.info("camera %s → %s since %s", camera, change.status, change.at.isoformat())
+        if self.settings.events and result.changes:
+            self._announce(client, result.changes)
+
+    def _announce(self, client: aiomqtt.Client, changes: list[tuple[str, Change]]) -> None:
+        """Publish the committed changes (QoS 1) without holding up the next batch."""
+        found = [
+            CameraChange(camera_id=cam, status=c.status, since=c.at, faults=_faults(c.faults))
+            for cam, c in changes
+        ]
+        for payload in state_messages(found):
+            task = asyncio.create_task(self._publish(client, payload))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+
+    async def _publish(self, client: aiomqtt.Client, payload: bytes) -> None:
+        try:
+            await client.publish(STATE_TOPIC, payload, qos=1)
+        except aiomqtt.MqttError as exc:  # an event is a hint: subscribers also look
+            self.metrics.events_failed.inc()
+            log.debug("state event not published: %s", exc)
+        else:
+            self.metrics.events.inc()
 
     async def _ratio_loop(self) -> None:
         while True:
@@ -241,6 +266,10 @@ class Collector:
 
 class _StoreError(Exception):
     """The batch's transaction failed; its messages stay unacknowledged."""
+
+
+def _faults(value: str) -> list[str]:
+    return [f for f in value.split(",") if f]
 
 
 def _payload(message: aiomqtt.Message) -> bytes:

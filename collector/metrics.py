@@ -27,6 +27,12 @@ class CollectorMetrics:
         self.changes = Counter(
             "camnet_collector_state_changes", "Confirmed camera changes.", ["status"], registry=r
         )
+        self.events = Counter(
+            "camnet_collector_events", "State-change events published.", registry=r
+        )
+        self.events_failed = Counter(
+            "camnet_collector_events_failed", "State-change events not published.", registry=r
+        )
         self.lag = Histogram(
             "camnet_collector_ingest_lag_seconds",
             "Time from the probe to the collector receiving its report.",

@@ -256,5 +256,6 @@ class Quarantine(SQLModel, table=True):
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
-# The operations tables (users, tasks, roll-ups) belong to the same metadata and history.
+# The operations tables (users, tasks, roll-ups, alerts) belong to the same metadata and history.
+from collector import models_alerts as models_alerts  # noqa: E402
 from collector import models_ops as models_ops  # noqa: E402

@@ -122,6 +122,7 @@ class TaskEvent(SQLModel, table=True):
     note: str = Field(default="", max_length=4000)
     photo: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     photo_type: str | None = None
+    level: int | None = None  # escalated: the level reached (1 commune officer, 2 district)
 
 
 class CommuneDay(SQLModel, table=True):

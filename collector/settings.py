@@ -41,6 +41,11 @@ class CollectorSettings(BaseSettings):
     )
     watchdog_interval: float = Field(5, gt=0, description="Seconds between offline checks.")
     ratio_interval: float = Field(15, gt=0, description="Seconds between ratio gauge updates.")
+    events: bool = Field(
+        True,
+        description="Publish camera state changes on camnet/v1/events/state after each commit "
+        "(camnet jobs and alerts wake on them).",
+    )
     coverage: bool = Field(
         True, description="Keep key-area coverage per commune up to date (gauges)."
     )

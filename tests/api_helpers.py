@@ -9,7 +9,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
 from agent.messages import Snapshot, snapshot_topic
@@ -19,6 +19,7 @@ from api.tasks import tick
 from api.users import UserIn, create_token, create_user
 from collector.batch import Incoming
 from collector.ingest import Ingestor
+from collector.models_alerts import AlertContact, AlertNotification
 from collector.models_ops import RepairTask
 from collector.state import Hysteresis
 from tests.collector_helpers import health, incoming, seed_registry
@@ -38,6 +39,8 @@ class World:
     snapshots: dict[str, int] = field(default_factory=dict)  # commune -> a snapshot id
     tokens: dict[str, str] = field(default_factory=dict)  # username -> bearer token
     user_ids: dict[str, int] = field(default_factory=dict)
+    deliveries: dict[str, int] = field(default_factory=dict)  # name -> alert_notification id
+    contacts: dict[str, int] = field(default_factory=dict)  # username -> alert_contact id
 
 
 def _snapshot(camera: str, commune: str, at: datetime, n: int) -> Incoming:
@@ -103,7 +106,66 @@ def build_world(engine: Engine, now: datetime | None = None) -> World:
         s = SnapshotRow.__table__.c  # type: ignore[attr-defined]
         for cam, commune in (("cam-a2", A), ("cam-b2", B)):
             world.snapshots[commune] = conn.scalar(select(s.id).where(s.camera_id == cam))
+    _alerts(engine, world)
     return world
+
+
+#: name -> (commune, recipient, channel, address, state, made that long ago)
+DELIVERIES = {
+    "a-officer": (A, "officer-a", "email", "officer-a@example.com", "sent", timedelta(hours=1)),
+    "a-tech": (A, "tech-a", "zalo", "8412345678901234567", "failed", timedelta(hours=2)),
+    "b-tech": (B, "tech-b", "telegram", "-1001234567890", "pending", timedelta(minutes=30)),
+    "webhook": (None, None, "webhook", "antt-test", "sent", timedelta(minutes=10)),
+}
+
+
+def _alerts(engine: Engine, world: World) -> None:
+    """Two contacts and a delivery log: one row per commune and person, one webhook test."""
+    note = AlertNotification.__table__  # type: ignore[attr-defined]
+    contact = AlertContact.__table__  # type: ignore[attr-defined]
+    now = world.now
+    with engine.begin() as conn:
+        for user, channel, address in (
+            ("officer-a", "email", "officer-a@example.com"),
+            ("tech-b", "telegram", "-1001234567890"),
+        ):
+            world.contacts[user] = conn.execute(
+                insert(contact)
+                .values(
+                    user_id=world.user_ids[user],
+                    channel=channel,
+                    address=address,
+                    active=True,
+                    created_at=now,
+                )
+                .returning(contact.c.id)
+            ).scalar_one()
+        for name, (commune, user, channel, address, state, ago) in DELIVERIES.items():
+            pending = state == "pending"
+            world.deliveries[name] = conn.execute(
+                insert(note)
+                .values(
+                    dedup_key=f"test:{name}",
+                    kind="test" if commune is None else "camera_down",
+                    commune_code=commune,
+                    task_id=world.tasks.get(commune) if commune else None,
+                    user_id=world.user_ids[user] if user else None,
+                    channel=channel,
+                    address=address,
+                    subject=f"Camera hỏng ({name})",
+                    body=f"Nội dung {name}",
+                    payload="{}",
+                    state=state,
+                    attempts=0 if pending else (3 if state == "failed" else 1),
+                    created_at=now - ago,
+                    next_attempt_at=now + timedelta(hours=5) if pending else now - ago,
+                    held="quiet_hours" if pending else "",
+                    sent_at=now - ago if state == "sent" else None,
+                    last_error="Zalo: người dùng chưa quan tâm OA" if state == "failed" else "",
+                    updated_at=now,
+                )
+                .returning(note.c.id)
+            ).scalar_one()
 
 
 def api_settings(db_url: str, tmp_path: Path) -> ApiSettings:

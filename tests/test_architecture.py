@@ -1,4 +1,5 @@
-"""Imports flow one way: agent -> nothing; collector -> agent.messages, alerts;
+"""Imports flow one way: agent -> nothing; collector -> agent.messages (the wire
+contract); alerts -> collector (its models and event contract), agent.messages;
 api -> collector, alerts, agent.messages; nothing imports api; only the roots
 camnet_cli and camnet_demo import all.
 """
@@ -12,8 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("agent", "collector", "api", "alerts")
 ALLOWED: dict[str, set[str]] = {
     "agent": set(),
-    "alerts": {"agent.messages"},
-    "collector": {"agent.messages", "alerts"},
+    "alerts": {"agent.messages", "collector"},
+    "collector": {"agent.messages"},
     "api": {"agent.messages", "collector", "alerts"},
 }
 
@@ -70,4 +71,6 @@ def test_architecture_checker_catches_a_wrong_arrow() -> None:
     assert not _allowed("collector", "api.main")
     assert _allowed("api", "collector.models")
     assert _allowed("collector", "agent.messages")
+    assert not _allowed("collector", "alerts.engine")
+    assert _allowed("alerts", "collector.models")
     assert not _allowed("collector", "agent.quality")

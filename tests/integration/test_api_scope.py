@@ -38,7 +38,7 @@ def world_client(db_url: str, tmp_path: Path) -> Iterator[tuple[World, TestClien
 
 def b_objects(world: World) -> dict[str, tuple[str, str, dict[str, object] | None]]:
     """For every route with a path parameter: (method, URL of a B object, JSON body)."""
-    task, snap = world.tasks[B], world.snapshots[B]
+    task, snap, tech_b = world.tasks[B], world.snapshots[B], world.user_ids["tech-b"]
     return {
         "/api/v1/communes/{code}": ("GET", f"/api/v1/communes/{B}", None),
         "/api/v1/communes/{code}/trend": ("GET", f"/api/v1/communes/{B}/trend", None),
@@ -61,6 +61,17 @@ def b_objects(world: World) -> dict[str, tuple[str, str, dict[str, object] | Non
         "/api/v1/tasks/{task_id}/photos/{event_id}": (
             "GET",
             f"/api/v1/tasks/{task}/photos/1",
+            None,
+        ),
+        "/api/v1/alerts/deliveries/{delivery_id}": (
+            "GET",
+            f"/api/v1/alerts/deliveries/{world.deliveries['b-tech']}",
+            None,
+        ),
+        "/api/v1/users/{user_id}/contacts": ("GET", f"/api/v1/users/{tech_b}/contacts", None),
+        "/api/v1/users/{user_id}/contacts/{contact_id}": (
+            "DELETE",
+            f"/api/v1/users/{tech_b}/contacts/{world.contacts['tech-b']}",
             None,
         ),
     }

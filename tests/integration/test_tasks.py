@@ -367,3 +367,22 @@ def test_assign_and_notes_with_a_photo(engine: Engine) -> None:
     assert (row.photo, row.photo_type) == (jpeg, "image/jpeg")
     assert len(notes) == 1
     assert history(engine, task.id)[1][:3] == ("assigned", "open", "assigned")
+
+
+def test_next_due_names_when_a_grace_or_deadline_ends(engine: Engine) -> None:
+    """``camnet jobs`` ticks at that moment instead of waiting for its periodic tick."""
+    assert tick(engine, T0).next_due is None  # nothing pending
+    set_state(engine, "cam-1", "down", T0, cause="unreachable")  # offline grace 900 s
+    set_state(engine, "cam-2", "degraded", T0, faults="blurred")  # blurred grace 3600 s
+    presence(engine, "agent-00002", "offline", mins(5))  # site grace 900 s
+    assert tick(engine, mins(1)).next_due == mins(15)
+    result = tick(engine, mins(15))
+    assert result.raised == 1  # cam-1, exactly on time
+    assert result.next_due == mins(20)  # agent-00002's site grace
+    result = tick(engine, mins(20))
+    deadline = mins(15) + timedelta(hours=72)  # cam-1's task: its level-1 escalation
+    assert result.next_due == min(mins(60), deadline)
+    assert tick(engine, mins(60)).next_due == deadline
+    with engine.begin() as conn:  # both told the commune: next, the district
+        conn.execute(update(TASK).values(escalation=1))
+    assert tick(engine, mins(61)).next_due == deadline + timedelta(hours=24)
