@@ -75,12 +75,12 @@ class JobsEvents:
             self.wake()  # changes may have happened while we were away
 
     def announce(self, event: TasksChanged, timeout: float = 5.0) -> bool:
-        """Publish ``event`` (QoS 1) from any thread; False when it could not go out."""
+        """Publish ``event`` (QoS 0: a hint) from any thread; False when it could not go out."""
         loop, client = self._loop, self._client
         if loop is None or client is None:
             return False
         payload = event.model_dump_json().encode()
-        future = asyncio.run_coroutine_threadsafe(client.publish(TASKS_TOPIC, payload, qos=1), loop)
+        future = asyncio.run_coroutine_threadsafe(client.publish(TASKS_TOPIC, payload, qos=0), loop)
         try:
             future.result(timeout)
         except (aiomqtt.MqttError, concurrent.futures.TimeoutError) as exc:

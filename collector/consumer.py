@@ -157,10 +157,11 @@ class Collector:
             self.metrics.connected.set(1)
             await storer
         finally:
-            for task in (reader, storer):
+            # state events still waiting for their PUBACK go with this connection (hints)
+            for task in (reader, storer, *self._publishing):
                 task.cancel()
-            # wait for both without raising again what ``await storer`` already raised
-            await asyncio.gather(reader, storer, return_exceptions=True)
+            # wait for all without raising again what ``await storer`` already raised
+            await asyncio.gather(reader, storer, *self._publishing, return_exceptions=True)
 
     async def _store_loop(
         self,
@@ -215,7 +216,7 @@ class Collector:
             self._announce(client, result.changes)
 
     def _announce(self, client: aiomqtt.Client, changes: list[tuple[str, Change]]) -> None:
-        """Publish the committed changes (QoS 1) without holding up the next batch."""
+        """Publish the committed changes (QoS 0) without holding up the next batch."""
         found = [
             CameraChange(camera_id=cam, status=c.status, since=c.at, faults=_faults(c.faults))
             for cam, c in changes
@@ -227,7 +228,7 @@ class Collector:
 
     async def _publish(self, client: aiomqtt.Client, payload: bytes) -> None:
         try:
-            await client.publish(STATE_TOPIC, payload, qos=1)
+            await client.publish(STATE_TOPIC, payload, qos=0)
         except aiomqtt.MqttError as exc:  # an event is a hint: subscribers also look
             self.metrics.events_failed.inc()
             log.debug("state event not published: %s", exc)

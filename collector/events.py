@@ -10,7 +10,9 @@ every few seconds, so a lost event delays by one such look and loses nothing.
 * ``camnet/v1/events/tasks`` — :class:`TasksChanged`, published by ``camnet jobs`` after
   a tick wrote task events (``camnet alerts`` reads them from the database at once).
 
-QoS 1, not retained. :func:`follow` is the subscriber loop both use.
+QoS 0 (a lost hint costs one look; publishing QoS 1 from the collector left a paho
+socket open after the client closed, found by the test suite), not retained.
+:func:`follow` is the subscriber loop both use.
 """
 
 from __future__ import annotations
