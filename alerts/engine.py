@@ -32,7 +32,7 @@ from alerts.notice import CameraItem, Notice
 from alerts.outbox import Draft, enqueue
 from alerts.recipients import Directory
 from alerts.render import render
-from collector.models import Camera, CameraState, as_utc
+from collector.models import Camera, CameraState, Site, as_utc
 from collector.models_alerts import AlertCursor, AlertRatio
 from collector.models_ops import TASK_OPEN_STATES, RepairTask, TaskEvent
 from collector.ratio import VN, ratio_now
@@ -43,6 +43,7 @@ EVENT: Table = TaskEvent.__table__  # type: ignore[attr-defined]
 TASK: Table = RepairTask.__table__  # type: ignore[attr-defined]
 CAMERA: Table = Camera.__table__  # type: ignore[attr-defined]
 STATE: Table = CameraState.__table__  # type: ignore[attr-defined]
+SITE: Table = Site.__table__  # type: ignore[attr-defined]
 CURSOR: Table = AlertCursor.__table__  # type: ignore[attr-defined]
 RATIO: Table = AlertRatio.__table__  # type: ignore[attr-defined]
 BATCH = 500
@@ -65,11 +66,12 @@ def collect(engine: Engine, rules: AlertRules, now: datetime) -> int:
                     TASK,
                     CAMERA.c.lat,
                     CAMERA.c.lon,
+                    SITE.c.name.label("site_name"),
                 )
                 .select_from(
-                    EVENT.join(TASK, t.id == e.task_id).outerjoin(
-                        CAMERA, CAMERA.c.id == t.camera_id
-                    )
+                    EVENT.join(TASK, t.id == e.task_id)
+                    .outerjoin(CAMERA, CAMERA.c.id == t.camera_id)
+                    .outerjoin(SITE, SITE.c.id == t.site_id)
                 )
                 .where(e.id > cursor)
                 .order_by(e.id)
@@ -135,7 +137,7 @@ def _notify(
             commune_name=name,
             at=now,
             items=items,
-            site_name=row.site_id,
+            site_name=row.site_name or row.site_id,
             task_id=row.id,
             level=level,
             deadline=as_utc(row.deadline),

@@ -11,21 +11,17 @@ agent reports ok, and the task closes by itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from agent.config import AgentConfig, CameraConfig, MqttConfig
 from agent.daemon import run as run_agent
-from api.app import create_app
 from api.task_rules import TaskRules
 from api.tasks import tick
 from api.users import UserIn, create_user
@@ -40,8 +36,8 @@ from collector.settings import CollectorSettings
 from collector.state import Hysteresis
 from tests import broker_fixtures as bf
 from tests import simulator_fixtures as fx
-from tests.api_helpers import PASSWORD, api_settings
-from tests.conftest import free_port
+from tests.api_helpers import PASSWORD
+from tests.chain_helpers import serve_api, until
 
 amqtt_broker = bf.amqtt_broker
 simulator = fx.simulator
@@ -78,35 +74,11 @@ def _task_state(engine: Engine, camera: str) -> tuple[int, str] | None:
     return None if row is None else (row.id, row.state)
 
 
-async def _until(check: Callable[[], Any], seconds: float, what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while True:
-        value = await asyncio.to_thread(check)
-        if value:
-            return value
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.5)
-
-
 async def _jobs(engine: Engine) -> None:
     """What ``camnet jobs`` does every tick, every second."""
     while True:
         await asyncio.to_thread(tick, engine, datetime.now(UTC), RULES)
         await asyncio.sleep(1.0)
-
-
-@contextlib.asynccontextmanager
-async def _api(db_url: str, tmp_path: Path, port: int) -> AsyncIterator[str]:
-    app = create_app(api_settings(db_url, tmp_path), background=False)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    await _until(lambda: server.started, 20, "uvicorn")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def _browser() -> Any:
@@ -241,7 +213,7 @@ async def test_a_browser_user_reports_a_fix_and_the_task_closes_when_the_camera_
         mqtt=MqttConfig(host=amqtt_broker.host, port=amqtt_broker.port, heartbeat=2),
         cameras=[CameraConfig(id=cid, url=cam.url) for cid, cam in sim.cameras.items()],
     )
-    async with _api(db_url, tmp_path, free_port()) as base, asyncio.TaskGroup() as group:
+    async with serve_api(db_url, tmp_path) as base, asyncio.TaskGroup() as group:
         tasks = [
             group.create_task(collector.run()),
             group.create_task(run_agent(agent)),
@@ -249,12 +221,12 @@ async def test_a_browser_user_reports_a_fix_and_the_task_closes_when_the_camera_
         ]
         try:
             await sim.set_fault("cam-1", "black")
-            raised = await _until(lambda: _task_state(engine, "cam-1"), 90, "a task for cam-1")
+            raised = await until(lambda: _task_state(engine, "cam-1"), 90, "a task for cam-1")
             task_id = raised[0]
             await asyncio.to_thread(_officer_reports_fixed, base, task_id)
             assert _task_state(engine, "cam-1") == (task_id, "reported_fixed")
             await sim.set_fault("cam-1", "healthy")
-            await _until(
+            await until(
                 lambda: _task_state(engine, "cam-1") == (task_id, "closed"), 90, "the task closed"
             )
             assert await asyncio.to_thread(_task_page_state, base, task_id) == "closed"
