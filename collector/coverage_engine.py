@@ -55,6 +55,8 @@ from collector.coverage_types import (
     Tag,
     area_shape,
     geom_array,
+    group_by,
+    group_geoms_by,
     resolve_view,
 )
 from collector.geometry import Geoms, Projection, Sectors, projection, projection_for
@@ -151,9 +153,9 @@ class CommuneCoverage:
                 self.total[i] = self.weights[i]
         eff = self.effects(self.sectors)
         self.line_rows = eff.lines
-        self._point_views = _group(eff.point_area, eff.point_view, n)
-        self._poly_views = _group(eff.poly_area, eff.poly_view, n)
-        self._poly_pieces = _group_geoms(eff.poly_area, eff.poly_piece, n)
+        self._point_views = group_by(eff.point_area, eff.point_view, n)
+        self._poly_views = group_by(eff.poly_area, eff.poly_view, n)
+        self._poly_pieces = group_geoms_by(eff.poly_area, eff.poly_piece, n)
         pairs = np.concatenate(
             [
                 np.column_stack((a, v))
@@ -165,10 +167,13 @@ class CommuneCoverage:
             ]
         )
         pairs = np.unique(pairs, axis=0) if len(pairs) else pairs.reshape(0, 2)
-        self._areas_of = _group(pairs[:, 1], pairs[:, 0], len(self.placed_ids))
+        self._areas_of = group_by(pairs[:, 1], pairs[:, 0], len(self.placed_ids))
         self.covered = np.zeros(n)
         self.seen = np.zeros(n, bool)  # hotspots seen (a weight of 0 may still be seen)
         self._gaps: dict[int, list[Gap]] = {}
+        #: (area, working flags of the views meeting it) -> (covered, seen): a camera going
+        #: down and back up (a year of them in :func:`time_weighted`) is measured once.
+        self._memo: dict[tuple[int, bytes], tuple[float, bool]] = {}
         self._recompute_all()
 
     # ------------------------------------------------------------------ computing
@@ -229,21 +234,36 @@ class CommuneCoverage:
                 self._recompute(i)
 
     def _recompute(self, i: int) -> None:
-        shape = self.shapes[i]
-        if shape == "line":
+        if self.shapes[i] == "point":
+            self.seen[i] = self.working[self._point_views[i]].any()
+            self.covered[i] = self.weights[i] if self.seen[i] else 0.0
+            return
+        line = self.shapes[i] == "line"
+        views = self.line_rows.view[self.line_rows.slice(i)] if line else self._poly_views[i]
+        key = (i, self.working[views].tobytes())
+        if key not in self._memo:
+            if len(self._memo) > 100_000:
+                self._memo.clear()
+            self._memo[key] = self._measure(i)
+        self.covered[i], self.seen[i] = self._memo[key]
+
+    def _measure(self, i: int) -> tuple[float, bool]:
+        """Covered measure (and hotspot seen) of line or polygon area ``i`` as things are."""
+        if self.shapes[i] == "line":
             rows = self.line_rows.slice(i)
             ok = self.working[self.line_rows.view[rows]]
             lo, hi = self.line_rows.lo[rows][ok], self.line_rows.hi[rows][ok]
-            self.covered[i] = union_length(lo, hi, np.zeros(len(lo), np.intp), 1)[0] / self.scale
-        elif self.areas[i].kind == "area":
-            self.covered[i] = self.covered_geometry(i).area / self.scale**2
-        else:
-            if shape == "point":
-                self.seen[i] = self.working[self._point_views[i]].any()
-            else:
-                share = self.covered_geometry(i).area / self.metric_of(i).area
-                self.seen[i] = share >= HOTSPOT_SHARE
-            self.covered[i] = self.weights[i] if self.seen[i] else 0.0
+            length = union_length(lo, hi, np.zeros(len(lo), np.intp), 1)[0]
+            return float(length / self.scale), False
+        if self.areas[i].kind == "area":
+            return float(self.covered_geometry(i).area / self.scale**2), False
+        seen = self.covered_geometry(i).area / self.metric_of(i).area >= HOTSPOT_SHARE
+        return (float(self.weights[i]) if seen else 0.0), bool(seen)
+
+    def areas_of(self, camera_id: str) -> list[int]:
+        """Indices of the key areas the camera's sector meets (none when it is not placed)."""
+        index = self._index.get(camera_id)
+        return [] if index is None else self._areas_of[index].tolist()
 
     def set_working(self, camera_id: str, working: bool) -> None:
         """Record a camera's new state; only the key areas its sector meets are recomputed."""
@@ -369,18 +389,3 @@ class CommuneCoverage:
                 props: dict[str, Any] = {"feature": "sector", "camera_id": cid, "working": bool(ok)}
                 features.append({"type": "Feature", "geometry": mapping(geom), "properties": props})
         return {"type": "FeatureCollection", "features": features}
-
-
-def _group(keys: Ints, values: Ints, n: int) -> list[Ints]:
-    """``values`` grouped by ``keys`` (0..n-1), each group an array."""
-    order = np.argsort(keys, kind="stable")
-    bounds = np.searchsorted(keys[order], np.arange(n + 1))
-    sorted_values = values[order].astype(np.intp)
-    return [sorted_values[bounds[j] : bounds[j + 1]] for j in range(n)]
-
-
-def _group_geoms(keys: Ints, values: Geoms, n: int) -> list[Geoms]:
-    order = np.argsort(keys, kind="stable")
-    bounds = np.searchsorted(keys[order], np.arange(n + 1))
-    sorted_values = values[order]
-    return [sorted_values[bounds[j] : bounds[j + 1]] for j in range(n)]

@@ -1,10 +1,15 @@
 """Time-weighted coverage over a window (the yearly evaluation), from status stretches.
 
-The window is cut at every instant a camera changes between working and not working; on
-each constant stretch the commune's coverage is what :meth:`CommuneCoverage.summary`
-gives, and each kind's fraction is weighted by the stretch's duration. Each change goes
-through :meth:`CommuneCoverage.set_working`, so only the areas that camera sees are
-recomputed. The coverage's camera states are put back afterwards.
+The window is cut at every instant a camera changes between working and not working; each
+key area's covered measure is constant between the changes of the cameras that see it, so
+it is integrated area by area: at each change only the areas that camera's sector meets
+are brought up to date (:meth:`CommuneCoverage.areas_of`) before
+:meth:`CommuneCoverage.set_working` recomputes them (a configuration seen before comes from
+its memo). Cameras that see no key area are skipped. A kind's time-weighted fraction is
+the integral of its areas' covered measure over the window, divided by the kind's total
+measure and the window's length: the duration-weighted mean of what
+:meth:`CommuneCoverage.summary` would give on each stretch. The coverage's camera states
+are put back afterwards.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
+import numpy as np
+
 from collector.coverage_engine import CommuneCoverage
+from collector.coverage_types import KINDS
 
 Stretches = dict[str, list[tuple[datetime, datetime, bool]]]
 
@@ -51,20 +59,29 @@ def time_weighted(
     saved = {cam.id: cam.working for cam in cov.cameras}
     events: dict[datetime, list[tuple[str, bool]]] = defaultdict(list)
     for cam in cov.cameras:
-        for t, ok in _changes(intervals.get(cam.id, []), start, end):
-            events[t].append((cam.id, ok))
-    weighted: dict[str, float] = defaultdict(float)
+        if cov.areas_of(cam.id):
+            for t, ok in _changes(intervals.get(cam.id, []), start, end):
+                events[t].append((cam.id, ok))
+    t0 = start.timestamp()
+    integral = np.zeros(len(cov.areas))  # covered measure x seconds, per area
+    last = np.full(len(cov.areas), t0)  # when each area's integral was brought up to date
     try:
-        times = sorted(events)
-        for n, t in enumerate(times):
+        for t in sorted(events):
+            now = t.timestamp()
             for cid, ok in events[t]:
+                idx = cov.areas_of(cid)
+                integral[idx] += cov.covered[idx] * (now - last[idx])
+                last[idx] = now
                 cov.set_working(cid, ok)
-            seconds = ((times[n + 1] if n + 1 < len(times) else end) - t).total_seconds()
-            for kind, figures in cov.summary().items():
-                if figures.fraction is not None:
-                    weighted[kind] += figures.fraction * seconds
+        integral += cov.covered * (end.timestamp() - last)
     finally:
         for cid, ok in saved.items():
             cov.set_working(cid, ok)
-    total = (end - start).total_seconds()
-    return {kind: value / total for kind, value in weighted.items()}
+    used = cov.kind_index >= 0
+    kinds = cov.kind_index[used]
+    totals = np.bincount(kinds, weights=cov.total[used], minlength=len(KINDS))
+    covered = np.bincount(kinds, weights=integral[used], minlength=len(KINDS))
+    seconds = (end - start).total_seconds()
+    return {
+        k: float(covered[j] / (totals[j] * seconds)) for j, k in enumerate(KINDS) if totals[j] > 0
+    }

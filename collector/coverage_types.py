@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
@@ -22,6 +23,7 @@ LINE_KINDS = ("main_road", "village_border")
 HOTSPOT_SHARE = 0.5
 MIN_PIECE_M = 1.0
 Tag = Literal["repairable", "no_camera"]
+Ints = npt.NDArray[np.intp]
 
 
 @dataclass(slots=True)
@@ -130,3 +132,19 @@ def geom_array(geoms: Sequence[BaseGeometry | None]) -> Geoms:
     for i, geom in enumerate(geoms):
         out[i] = geom
     return out
+
+
+def group_by(keys: Ints, values: Ints, n: int) -> list[Ints]:
+    """``values`` grouped by ``keys`` (0..n-1), each group an array."""
+    order = np.argsort(keys, kind="stable")
+    bounds = np.searchsorted(keys[order], np.arange(n + 1))
+    sorted_values = values[order].astype(np.intp)
+    return [sorted_values[bounds[j] : bounds[j + 1]] for j in range(n)]
+
+
+def group_geoms_by(keys: Ints, values: Geoms, n: int) -> list[Geoms]:
+    """Geometries ``values`` grouped by ``keys`` (0..n-1)."""
+    order = np.argsort(keys, kind="stable")
+    bounds = np.searchsorted(keys[order], np.arange(n + 1))
+    sorted_values = values[order]
+    return [sorted_values[bounds[j] : bounds[j + 1]] for j in range(n)]
