@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 APT_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 \
                 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
                 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
-                mosquitto postgresql chromium chromium-driver
+                mosquitto postgresql chromium chromium-driver fonts-dejavu-core
 
 .PHONY: demo test lint typecheck pytest bench system-deps venv clean
 

@@ -15,6 +15,7 @@ from agent import cli as agent_cli
 from alerts import cli as alerts_cli
 from api import cli as api_cli
 from api import jobs_cli
+from api.evaluation import cli as evaluation_cli
 from collector import cli as collector_cli
 from collector import coverage_cli, registry_cli
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     coverage_cli.add_parsers(sub)
     api_cli.add_parsers(sub)
     jobs_cli.add_parser(sub)
+    evaluation_cli.add_parser(sub)
     alerts_cli.add_parser(sub)
     camnet_demo.add_parser(sub)
     return parser

@@ -39,6 +39,12 @@ class ApiSettings(BaseSettings):
         300, gt=0, description="Seconds between coverage recomputes of the commune table."
     )
     language: str = Field("vi", pattern="^(vi|en)$", description="Default language.")
+    evaluation_rubric: Path | None = Field(
+        None, description="Rubric of the yearly evaluation (YAML); unset: camnet's default."
+    )
+    evaluation_period_start: str = Field(
+        "16/11", pattern=r"^\d{1,2}/\d{1,2}$", description="First day (DD/MM) of the period."
+    )
 
     def session_key(self) -> str:
         """The session signing key: configured, or kept in ``secret_file``."""

@@ -143,3 +143,28 @@ class CommuneDay(SQLModel, table=True):
     unknown: float = 0.0
     never_reported: float = 0.0
     computed_at: datetime = Field(sa_column=utc_column())
+
+
+class EvaluationRecord(SQLModel, table=True):
+    """A yearly evaluation as it was computed: its SHA-256 and the whole JSON document.
+
+    Written by ``camnet evaluate`` and ``GET /api/v1/evaluations/{year}``: a later result of
+    the same year, scope and rubric with another digest shows that the data changed.
+    """
+
+    __tablename__ = "evaluation_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    year: int = Field(index=True)
+    scope: str = Field(max_length=200)  # all | district:CODE | province:CODE | communes:...
+    rubric: str = Field(max_length=200)  # name@version
+    period_start: datetime = Field(sa_column=utc_column())
+    period_end: datetime = Field(sa_column=utc_column())
+    data_until: datetime = Field(sa_column=utc_column())
+    sha256: str = Field(max_length=64)
+    communes: int = 0
+    computed_at: datetime = Field(sa_column=utc_column())
+    source: str = Field(default="cli", max_length=16)  # cli | api
+    document: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # gzip of the JSON
+
+    __table_args__ = (Index("ix_evaluation_record_year_scope", "year", "scope", "rubric"),)
