@@ -36,6 +36,10 @@ def world_client(db_url: str, tmp_path: Path) -> Iterator[tuple[World, TestClien
         yield world, client
 
 
+#: Routes with a path parameter that are lists (filtered by scope, never 404).
+LISTS = {"/api/v1/evaluations/{year}/records"}
+
+
 def b_objects(world: World) -> dict[str, tuple[str, str, dict[str, object] | None]]:
     """For every route with a path parameter: (method, URL of a B object, JSON body)."""
     task, snap, tech_b = world.tasks[B], world.snapshots[B], world.user_ids["tech-b"]
@@ -69,6 +73,12 @@ def b_objects(world: World) -> dict[str, tuple[str, str, dict[str, object] | Non
             None,
         ),
         "/api/v1/users/{user_id}/contacts": ("GET", f"/api/v1/users/{tech_b}/contacts", None),
+        "/api/v1/evaluations/{year}": ("GET", f"/api/v1/evaluations/2026?commune={B}", None),
+        "/api/v1/evaluations/{year}/export.{fmt}": (
+            "GET",
+            f"/api/v1/evaluations/2026/export.csv?commune={B}",
+            None,
+        ),
         "/api/v1/users/{user_id}/contacts/{contact_id}": (
             "DELETE",
             f"/api/v1/users/{tech_b}/contacts/{world.contacts['tech-b']}",
@@ -82,8 +92,13 @@ def test_every_object_route_hides_commune_b_from_an_officer_of_a(
 ) -> None:
     world, client = world_client
     cases = b_objects(world)
+    # a recorded evaluation holding B's figures (recorded by a district user's request)
+    both = client.get("/api/v1/evaluations/2026", headers=bearer(world, "district")).json()
+    record = f"/api/v1/evaluations/records/{both['record']}"
+    cases["/api/v1/evaluations/records/{record_id}"] = ("GET", record, None)
     app = create_app(api_settings("sqlite://", tmp_path), background=False)
     routes = {p for p in app.openapi()["paths"] if p.startswith("/api/v1/") and "{" in p}
+    routes -= LISTS
     assert routes == set(cases), "a route with a path parameter needs a scope case here"
     for user in ("officer-a", "tech-a"):
         for path, (method, url, body) in cases.items():
@@ -114,6 +129,12 @@ def test_lists_show_only_what_is_in_scope(world_client: tuple[World, TestClient]
     assert users == {"officer-a", "tech-a"}
     admin = bearer(world, "admin")
     assert {c["code"] for c in client.get("/api/v1/communes", headers=admin).json()} == {A, B}
+    both = client.get("/api/v1/evaluations/2026", headers=admin).json()
+    mine = client.get("/api/v1/evaluations/2026", headers=h).json()
+    assert [c["code"] for c in mine["communes"]] == [A]
+    records = client.get("/api/v1/evaluations/2026/records", headers=h).json()
+    assert [r["id"] for r in records] == [mine["record"]]  # not the record holding B
+    assert both["record"] != mine["record"]
 
 
 def test_roles_and_read_only_tokens(world_client: tuple[World, TestClient]) -> None:
