@@ -15,7 +15,15 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from api import pages, pages_alerts, routes, routes_alerts, routes_evaluation, routes_tasks
+from api import (
+    pages,
+    pages_alerts,
+    pages_evaluation,
+    routes,
+    routes_alerts,
+    routes_evaluation,
+    routes_tasks,
+)
 from api.coverage_cache import CoverageCache
 from api.errors import ApiError, NotAuthenticated
 from api.settings import ApiSettings
@@ -69,5 +77,6 @@ def create_app(settings: ApiSettings | None = None, *, background: bool = True) 
     app.include_router(routes_evaluation.router)
     app.include_router(pages.router)
     app.include_router(pages_alerts.router)
+    app.include_router(pages_evaluation.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -23,11 +23,13 @@ from api.evaluation.compute import evaluate
 from api.evaluation.period import period_for
 from api.evaluation.rubric import Rubric
 from api.evaluation.schema import json_schema
+from api.pages_evaluation import current_year
 from api.users import UserIn, create_token, create_user
 from collector.db import create_schema, make_engine
 from tests import db_fixtures as dbf
 from tests.api_helpers import api_settings
 from tests.evaluation_helpers import NOW, build_year
+from tests.pages_helpers import PASSWORD, login
 
 sqlite_url = dbf.sqlite_url
 URL = "/api/v1/evaluations/2026"
@@ -182,3 +184,28 @@ def test_cli_refuses_bad_input(
     assert cli("--year", "2026", "--db", year_db, "--period-start", "31/11") == 2
     assert "16/11" in capsys.readouterr().err
     assert cli("--year", "2026", "--db", year_db, "--district", "999") == 2
+
+
+def test_dashboard_page(world: tuple[TestClient, dict[str, str], str]) -> None:
+    client, _, expected = world
+    engine = make_engine(str(client.app.state.settings.db_url))  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        create_user(conn, UserIn(username="chu-tich", role="admin", password=PASSWORD), NOW)
+    engine.dispose()
+    assert login(client, "chu-tich").status_code == 303
+    page = client.get("/evaluations", params={"year": 2026})
+    assert page.status_code == 200
+    html = page.text
+    assert "Đánh giá camera năm 2026" in html
+    assert 'data-commune="00001"' in html
+    assert "gồm xã cũ 00002" in html
+    assert expected in html  # the digest of the figures shown
+    assert 'href="/api/v1/evaluations/2026/export.pdf"' in html
+    assert "chưa xếp loại" in html  # 00003: not enough data, no grade
+    assert client.get("/evaluations").status_code == 200  # the last finished period
+
+
+def test_current_year_is_the_period_running() -> None:
+    assert current_year("16/11", datetime(2026, 11, 15, 12, tzinfo=UTC)) == 2026
+    assert current_year("16/11", datetime(2026, 11, 16, 12, tzinfo=UTC)) == 2027
+    assert current_year("1/1", datetime(2026, 11, 16, 12, tzinfo=UTC)) == 2026
