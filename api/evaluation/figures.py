@@ -184,6 +184,7 @@ def status_seconds(
             i.start < until,
             or_(i.end.is_(None), i.end > period.start),
         )
+        .offset(0)  # a fence: lo and hi are computed once per row, not in every CASE branch
         .subquery()
     )
     p0_ms = ms(period.start)
