@@ -18,6 +18,7 @@ MODULES = (
     "benchmarks.ingest",
     "benchmarks.coverage",
     "benchmarks.api",
+    "benchmarks.evaluation",
 )
 
 
