@@ -153,9 +153,9 @@ class CommuneCoverage:
                 self.total[i] = self.weights[i]
         eff = self.effects(self.sectors)
         self.line_rows = eff.lines
-        self._point_views = group_by(eff.point_area, eff.point_view, n)
-        self._poly_views = group_by(eff.poly_area, eff.poly_view, n)
-        self._poly_pieces = group_geoms_by(eff.poly_area, eff.poly_piece, n)
+        self.point_views = group_by(eff.point_area, eff.point_view, n)
+        self.poly_views = group_by(eff.poly_area, eff.poly_view, n)
+        self.poly_pieces = group_geoms_by(eff.poly_area, eff.poly_piece, n)
         pairs = np.concatenate(
             [
                 np.column_stack((a, v))
@@ -220,8 +220,8 @@ class CommuneCoverage:
 
     def covered_geometry(self, i: int, broken: bool = False) -> BaseGeometry:
         """Metric union of what working (or, with ``broken``, not working) views see of ``i``."""
-        mask = self.working[self._poly_views[i]] != broken
-        return shapely.union_all(self._poly_pieces[i][mask])
+        mask = self.working[self.poly_views[i]] != broken
+        return shapely.union_all(self.poly_pieces[i][mask])
 
     def _recompute_all(self) -> None:
         rows = self.line_rows
@@ -235,11 +235,11 @@ class CommuneCoverage:
 
     def _recompute(self, i: int) -> None:
         if self.shapes[i] == "point":
-            self.seen[i] = self.working[self._point_views[i]].any()
+            self.seen[i] = self.working[self.point_views[i]].any()
             self.covered[i] = self.weights[i] if self.seen[i] else 0.0
             return
         line = self.shapes[i] == "line"
-        views = self.line_rows.view[self.line_rows.slice(i)] if line else self._poly_views[i]
+        views = self.line_rows.view[self.line_rows.slice(i)] if line else self.poly_views[i]
         key = (i, self.working[views].tobytes())
         if key not in self._memo:
             if len(self._memo) > 100_000:
@@ -299,7 +299,7 @@ class CommuneCoverage:
         for i, shape in enumerate(self.shapes):
             if shape:
                 if i not in self._gaps:
-                    self._gaps[i] = self._area_gaps(i)
+                    self._gaps[i] = self.area_gaps(i)
                 out += self._gaps[i]
         return out
 
@@ -310,7 +310,8 @@ class CommuneCoverage:
         area = self.areas[i]
         return Gap(area.id, area.kind, geom, size, tag, cams, area.name, area.weight)
 
-    def _area_gaps(self, i: int) -> list[Gap]:
+    def area_gaps(self, i: int) -> list[Gap]:
+        """The gaps of key area ``i`` as things are (not cached)."""
         area, shape = self.areas[i], self.shapes[i]
         if shape == "line":
             sl = self.line_rows.slice(i)
@@ -340,10 +341,10 @@ class CommuneCoverage:
         if area.kind == "hotspot":
             if self.seen[i]:
                 return []
-            views = self._point_views[i] if shape == "point" else self._poly_views[i]
+            views = self.point_views[i] if shape == "point" else self.poly_views[i]
             broken = views[~self.working[views]]
             if shape == "polygon":
-                seen = shapely.union_all(self._poly_pieces[i]).area / self.metric_of(i).area
+                seen = shapely.union_all(self.poly_pieces[i]).area / self.metric_of(i).area
                 if seen < HOTSPOT_SHARE:
                     broken = broken[:0]
             tag: Tag = "repairable" if len(broken) else "no_camera"
@@ -353,7 +354,7 @@ class CommuneCoverage:
     def _polygon_gaps(self, i: int) -> list[Gap]:
         uncovered = shapely.difference(self.metric_of(i), self.covered_geometry(i))
         fixable = self.covered_geometry(i, broken=True)
-        views = self._poly_views[i]
+        views = self.poly_views[i]
         broken = ~self.working[views]
         k2 = self.scale**2
         out: list[tuple[BaseGeometry, float, Tag, list[str]]] = []
@@ -370,7 +371,7 @@ class CommuneCoverage:
                         continue
                     cams: list[str] = []
                     if tag == "repairable":
-                        seen = shapely.area(shapely.intersection(piece, self._poly_pieces[i]))
+                        seen = shapely.area(shapely.intersection(piece, self.poly_pieces[i]))
                         cams = self._ids(views[broken & (seen > 1e-6 * k2)])
                     out.append((piece, piece.area / k2, tag, cams))
         wgs = self.projection.to_wgs84(geom_array([g for g, *_ in out]))

@@ -1,8 +1,11 @@
 """Compute the yearly evaluation of a scope: :func:`evaluate`.
 
 Steps (``progress`` is told each one, for the CLI's progress bar): communes and mergers,
-cameras, camera-seconds per status and month (in SQL), longest outages (in SQL), repair
-tasks, coverage of key areas, then the rubric. Figures per commune are described in
+cameras, camera-seconds per status and month and longest outages (both in SQL), repair
+tasks, coverage of key areas, waiting for the SQL sums, then the rubric. On PostgreSQL the
+two sums run on a second connection in a thread while this one reads the tasks and
+computes the coverage (the database works on one core, Python on the other); on SQLite
+they run in turn. Figures per commune are described in
 :mod:`api.evaluation.schema`; how each is computed in docs/evaluation.md.
 """
 
@@ -11,12 +14,14 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Collection
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
 from api.evaluation import figures
-from api.evaluation.coverage import CoverageFigures, coverage
+from api.evaluation.coverage import CoverageFigures, coverage, working_time
 from api.evaluation.figures import CameraSpan, CommuneInfo, OutageRow, TaskRow
 from api.evaluation.period import EvalPeriod, ms
 from api.evaluation.result import digest
@@ -33,10 +38,12 @@ from api.evaluation.schema import (
     Period,
     Tasks,
 )
+from collector.coverage_time import Working
 from collector.ratio import VN
 
 DAY = 86_400_000  # milliseconds: the figures are added up in whole ms
-STEPS = ("communes", "cameras", "status", "outages", "tasks", "coverage", "score")
+STEPS = ("communes", "cameras", "status", "tasks", "coverage", "outages", "score")
+Sums = tuple[dict[str, list[dict[str, int]]], dict[str, OutageRow], Working]
 Progress = Callable[[str, int, int], None]  # step, index (1-based), number of steps
 
 
@@ -267,14 +274,36 @@ def evaluate(
     by_commune: dict[str, list[CameraSpan]] = defaultdict(list)
     for span in spans.values():
         by_commune[span.commune].append(span)
+
+    def sums(c: Connection) -> Sums:
+        seconds = figures.status_seconds(c, period, until, final)
+        outages = figures.longest_outages(c, period, until, final)
+        working = working_time(c, spans, final, period.start, until) if with_coverage else {}
+        return seconds, outages, working
+
     step("status")
-    seconds = figures.status_seconds(conn, period, until, final)
-    step("outages")
-    outages = figures.longest_outages(conn, period, until, final)
-    step("tasks")
-    task_rows = figures.tasks(conn, period, until, final)
-    step("coverage")
-    cov = coverage(conn, spans, final, period.start, until) if with_coverage else {}
+    with ExitStack() as stack:
+        pending: Future[Sums] | None = None
+        done: Sums | None = None
+        if conn.dialect.name == "postgresql":
+            other = stack.enter_context(conn.engine.connect())
+            pool = stack.enter_context(ThreadPoolExecutor(1, "camnet-evaluate-sql"))
+            pending = pool.submit(sums, other)
+        else:
+            done = sums(conn)
+        step("tasks")
+        task_rows = figures.tasks(conn, period, until, final)
+        step("coverage")
+
+        def working() -> Working:
+            return (pending.result() if pending is not None else done or ({}, {}, {}))[2]
+
+        cov = coverage(conn, spans, final, period.start, until, working) if with_coverage else {}
+        step("outages")
+        if pending is not None:
+            done = pending.result()
+    assert done is not None  # computed above, in turn or in the thread
+    seconds, outages, _ = done
     step("score")
     rows = [
         commune_figures(

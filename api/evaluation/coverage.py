@@ -11,24 +11,26 @@ cameras still installed then (a removed camera is not "repairable").
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 import shapely
-from sqlalchemy import Table, and_, or_, select
+from sqlalchemy import Table, and_, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
 from api.evaluation.figures import CameraSpan
 from api.evaluation.schema import COVERAGE_KINDS, Gaps, KindCoverage
+from api.evaluation.sql import epoch
 from collector.coverage_engine import CommuneCoverage
-from collector.coverage_time import time_weighted
+from collector.coverage_pieces import gap_tags
+from collector.coverage_time import TimeWeighting, Working, merge_spans
 from collector.coverage_types import Area, CameraView
 from collector.models import KeyArea
 from collector.ratio import CAMERA, INTERVAL, WORKING
 
 KEY_AREA: Table = KeyArea.__table__  # type: ignore[attr-defined]
-Stretch = tuple[datetime, datetime, bool]
 
 
 @dataclass
@@ -55,37 +57,57 @@ def _areas(conn: Connection, final: dict[str, str]) -> dict[str, list[Area]]:
     return out
 
 
-def _stretches(
-    conn: Connection, spans: dict[str, CameraSpan], start: datetime, until: datetime
-) -> dict[str, list[Stretch]]:
-    """Working / not-working stretches of the cameras in ``spans`` (clipped to them)."""
-    i = INTERVAL.c
-    out: dict[str, list[Stretch]] = defaultdict(list)
-    ids = list(spans)
-    for n in range(0, len(ids), 5000):
-        query = select(i.camera_id, i.status, i.start, i.end).where(
-            and_(
-                i.camera_id.in_(ids[n : n + 5000]),
-                i.start < until,
-                or_(i.end.is_(None), i.end > start),
-            )
+def working_time(
+    conn: Connection,
+    spans: dict[str, CameraSpan],
+    final: dict[str, str],
+    start: datetime,
+    until: datetime,
+) -> Working:
+    """Working time (ok or degraded) of the cameras in ``spans`` within them, in seconds."""
+    i, c = INTERVAL.c, CAMERA.c
+    t0, t1 = start.timestamp(), until.timestamp()
+    query = select(i.camera_id, epoch(i.start), func.coalesce(epoch(i.end), literal(t1))).where(
+        and_(
+            i.camera_id.in_(select(c.id).where(c.commune_code.in_(list(final)))),
+            i.status.in_(WORKING),
+            i.start < until,
+            or_(i.end.is_(None), i.end > start),
         )
-        for cid, status, s, e in conn.execute(query):
-            span = spans[cid]
-            a, b = span.a / 1000, span.b / 1000
-            lo = max(_aware(s).timestamp(), a)
-            hi = min(_aware(e).timestamp() if e is not None else b, b)
-            if lo < hi:
-                out[cid].append((_dt(lo), _dt(hi), status in WORKING))
-    return out
+    )
+    ids = list(spans)
+    index = {cid: g for g, cid in enumerate(ids)}
+    rows = conn.execute(query).all()
+    cids, lo, hi = zip(*rows, strict=True) if rows else ((), (), ())
+    group = np.array([index.get(cid, -1) for cid in cids], np.intp)
+    known = group >= 0  # cameras of the communes that are not placed are left out
+    group = group[known]
+    a = np.array([spans[cid].a / 1000 for cid in ids], float)
+    b = np.array([spans[cid].b / 1000 for cid in ids], float)
+    lo_s = np.maximum(np.array(lo, float)[known], np.maximum(a[group], t0))
+    hi_s = np.minimum(np.array(hi, float)[known], np.minimum(b[group], t1))
+    gs, ls, hs = merge_spans(group, lo_s, hi_s)
+    bounds = np.searchsorted(gs, np.arange(len(ids) + 1))
+    return {
+        cid: (ls[bounds[g] : bounds[g + 1]], hs[bounds[g] : bounds[g + 1]])
+        for g, cid in enumerate(ids)
+        if bounds[g + 1] > bounds[g]
+    }
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _dt(t: float) -> datetime:
-    return datetime.fromtimestamp(t, UTC)
+def _working_at_end(
+    conn: Connection, spans: dict[str, CameraSpan], final: dict[str, str], until: datetime
+) -> set[str]:
+    """Cameras still installed at ``until`` whose interval there is ok or degraded."""
+    i, c = INTERVAL.c, CAMERA.c
+    query = select(i.camera_id).where(
+        i.camera_id.in_(select(c.id).where(c.commune_code.in_(list(final)))),
+        i.status.in_(WORKING),
+        i.start < until,
+        or_(i.end.is_(None), i.end >= until),
+    )
+    u = round(until.timestamp() * 1000)
+    return {cid for (cid,) in conn.execute(query) if cid in spans and spans[cid].b >= u}
 
 
 def coverage(
@@ -94,9 +116,14 @@ def coverage(
     final: dict[str, str],
     start: datetime,
     until: datetime,
+    working: Callable[[], Working],
     min_gap_m: float = 50.0,
 ) -> dict[str, CoverageFigures]:
-    """Per final commune with key areas: time-weighted and end coverage, gaps at the end."""
+    """Per final commune with key areas: time-weighted and end coverage, gaps at the end.
+
+    ``working`` gives :func:`working_time` of the cameras in ``spans``; it is called last,
+    once the key areas are cut into pieces (so it may still be loading meanwhile).
+    """
     areas = _areas(conn, final)
     if not areas:
         return {}
@@ -114,41 +141,40 @@ def coverage(
         views[span.commune].append(
             CameraView(cid, lon, lat, heading, fov, range_m, kind or "bullet", False)
         )
-    placed = {v.id: spans[v.id] for vs in views.values() for v in vs if v.lon is not None}
-    stretches = _stretches(conn, placed, start, until)
     u = until.timestamp()
+    at_end = _working_at_end(conn, spans, final, until)
+    weighting = TimeWeighting(start.timestamp(), u) if until > start else None
     out: dict[str, CoverageFigures] = {}
+    ends: dict[str, dict[str, KindCoverage]] = {}
     for code, commune_areas in areas.items():
         cams = views.get(code, [])
-        for cam in cams:  # working at the end: its last stretch reaches ``until``, working
-            last = stretches.get(cam.id, [])
-            cam.working = bool(last) and max(last)[1].timestamp() >= u and max(last)[2]
+        for cam in cams:
+            cam.working = cam.id in at_end
         cov = CommuneCoverage(code, cams, commune_areas, min_gap_m)
-        weighted = time_weighted(cov, stretches, start, until) if until > start else {}
-        at_end = cov.summary()
-        kinds = {
+        if weighting is not None:
+            weighting.add(code, cov)
+        summary = cov.summary()
+        ends[code] = {
             kind: KindCoverage(
-                time_weighted=weighted.get(kind),
-                at_end=at_end[kind].fraction,
-                total=at_end[kind].total,
+                time_weighted=None, at_end=summary[kind].fraction, total=summary[kind].total
             )
             for kind in COVERAGE_KINDS
-            if kind in at_end and at_end[kind].total > 0
+            if kind in summary and summary[kind].total > 0
         }
-        installed = [cam for cam in cams if spans[cam.id].b >= round(u * 1000)]
-        if len(installed) != len(cams):
-            cov = CommuneCoverage(code, installed, commune_areas, min_gap_m)
-        gaps = cov.gaps()
+        gone = {cam.id for cam in cams if spans[cam.id].b < round(u * 1000)}
+        tags = gap_tags(cov, gone)
         by_kind: dict[str, int] = defaultdict(int)
-        for gap in gaps:
-            by_kind[gap.kind] += 1
-        out[code] = CoverageFigures(
-            kinds,
-            Gaps(
-                total=len(gaps),
-                repairable=sum(g.tag == "repairable" for g in gaps),
-                no_camera=sum(g.tag == "no_camera" for g in gaps),
-                by_kind=dict(by_kind),
-            ),
+        for kind, _ in tags:
+            by_kind[kind] += 1
+        gaps = Gaps(
+            total=len(tags),
+            repairable=sum(tag == "repairable" for _, tag in tags),
+            no_camera=sum(tag == "no_camera" for _, tag in tags),
+            by_kind=dict(by_kind),
         )
+        out[code] = CoverageFigures(ends[code], gaps)
+    weighted = weighting.result(working()) if weighting is not None else {}
+    for code, kinds in ends.items():
+        for kind, figure in kinds.items():
+            figure.time_weighted = weighted.get(code, {}).get(kind)
     return out

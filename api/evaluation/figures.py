@@ -60,7 +60,7 @@ class CameraSpan:
 
 @dataclass
 class TaskRow:
-    """The timestamps of one repair task (epoch seconds)."""
+    """The timestamps of one repair task (epoch seconds, to the millisecond on any database)."""
 
     id: int
     commune: str
@@ -301,8 +301,10 @@ def tasks(
 ) -> dict[str, list[TaskRow]]:
     """Repair tasks of the reported communes that touch ``[start, until)``."""
     t = TASK.c
+    stamps = [_ms_sql(epoch(col)) for col in (t.failed_at, t.opened_at, t.deadline)]
+    maybe = [_ms_sql(epoch(col)) for col in (t.fixed_at, t.closed_at)]
     query = (
-        select(t.id, t.commune_code, t.failed_at, t.opened_at, t.deadline, t.fixed_at, t.closed_at)
+        select(t.id, t.commune_code, *stamps, *maybe)
         .order_by(t.id)
         .where(
             t.commune_code.in_(list(final)),
@@ -318,8 +320,9 @@ def tasks(
     out: dict[str, list[TaskRow]] = defaultdict(list)
     for tid, code, failed, opened, deadline, fixed, closed in conn.execute(query):
         row = TaskRow(
-            tid, final[code], _ts(failed) or 0.0, _ts(opened) or 0.0, _ts(deadline) or 0.0,
-            _ts(fixed), _ts(closed),
+            tid, final[code], (failed or 0) / 1000, (opened or 0) / 1000,
+            (deadline or 0) / 1000, None if fixed is None else fixed / 1000,
+            None if closed is None else closed / 1000,
         )  # fmt: skip
         out[row.commune].append(row)
     return out
