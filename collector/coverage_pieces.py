@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from collector.coverage_engine import CommuneCoverage
 from collector.coverage_lines import LinePairs, line_gaps
@@ -79,26 +80,54 @@ def _polygons(geoms: Geoms, sets: list[list[int]]) -> tuple[Geoms, list[list[int
     return parts[keep], [sets[k] for k in index[keep].tolist()]
 
 
-def _faces(pieces: Geoms) -> tuple[list[float], list[list[int]]]:
-    """Areas of the faces of the overlay of ``pieces`` and the pieces over each.
+def _area_only(geom: BaseGeometry) -> BaseGeometry:
+    """The polygons of ``geom`` as one (multi)polygon: an overlay may leave lines behind."""
+    parts = shapely.get_parts(geom)
+    polygons = parts[shapely.get_type_id(parts) == shapely.GeometryType.POLYGON]
+    return shapely.multipolygons(polygons) if len(polygons) else shapely.Polygon()
 
-    Built one piece at a time: each face is split into its parts inside and outside the
-    new piece, and what the new piece covers beyond all faces is a face of its own. The
-    overlays snap to a 1 µm grid (``GRID``), which keeps them exact where edges nearly
-    meet (without it GEOS may answer a whole piece for a face that only touches it).
-    """
+
+def _overlay(pieces: Geoms, grid: float | None) -> tuple[Geoms, list[list[int]]]:
+    """Faces of the overlay of ``pieces`` (polygons) and the pieces over each face."""
     faces, over = _polygons(pieces[:1], [[0]])
+    seen = _area_only(shapely.union_all(faces, grid_size=grid))
     for j in range(1, len(pieces)):
         mine, _ = _polygons(pieces[j : j + 1], [[j]])
         if not len(mine):
             continue
-        piece = shapely.union_all(mine, grid_size=GRID)
-        inside = shapely.intersection(faces, piece, grid_size=GRID)
-        outside = shapely.difference(faces, piece, grid_size=GRID)
-        beyond = shapely.difference(piece, shapely.union_all(faces, grid_size=GRID), grid_size=GRID)
-        parts = np.array([*inside, *outside, beyond], dtype=object)
-        faces, over = _polygons(parts, [[*o, j] for o in over] + over + [[j]])
-    return shapely.area(faces).tolist(), over
+        piece = _area_only(shapely.union_all(mine, grid_size=grid))
+        hit = shapely.intersects(faces, piece)
+        met = np.flatnonzero(hit).tolist()
+        inside = shapely.intersection(faces[hit], piece, grid_size=grid)
+        outside = shapely.difference(faces[hit], piece, grid_size=grid)
+        beyond = shapely.difference(piece, seen, grid_size=grid)
+        seen = _area_only(shapely.union(seen, piece, grid_size=grid))
+        parts = np.array([*faces[~hit], *inside, *outside, beyond], dtype=object)
+        sets = [o for o, h in zip(over, hit.tolist(), strict=True) if not h]
+        sets += [[*over[k], j] for k in met] + [over[k] for k in met] + [[j]]
+        faces, over = _polygons(parts, sets)
+    return faces, over
+
+
+def _faces(pieces: Geoms) -> tuple[list[float], list[list[int]]]:
+    """Areas of the faces of the overlay of ``pieces`` and the pieces over each.
+
+    Built one piece at a time: each face the new piece meets is split into its parts
+    inside and outside it, and what the new piece covers beyond the earlier ones is a
+    face of its own. Each piece's faces must add up to the piece; where floating-point
+    overlays miss that (GEOS may answer a whole piece for a face that only touches it
+    where edges nearly meet) the overlay is done again snapped to a 1 µm grid (``GRID``).
+    """
+    for grid in (None, GRID):
+        faces, over = _overlay(pieces, grid)
+        areas = shapely.area(faces)
+        sums = np.zeros(len(pieces))
+        for area, owners in zip(areas.tolist(), over, strict=True):
+            sums[owners] += area
+        whole = shapely.area(pieces)
+        if np.allclose(sums, whole, rtol=1e-9, atol=1e-6):
+            break
+    return areas.tolist(), over
 
 
 def polygon_pieces(

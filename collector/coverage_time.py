@@ -67,7 +67,7 @@ def union_time(members: list[list[int]], ptr: Ints, starts: Floats, ends: Floats
 
     ``members``: each set's camera indices; camera ``g``'s working spans are
     ``starts[ptr[g]:ptr[g + 1]]``, ``ends[...]`` (disjoint). A set of one camera is its
-    working time; larger sets are swept together.
+    working time; larger sets are swept together, to the millisecond.
     """
     out = np.zeros(len(members))
     alone = np.array([len(m) == 1 for m in members], bool)
@@ -83,15 +83,21 @@ def union_time(members: list[list[int]], ptr: Ints, starts: Floats, ends: Floats
     rows = _ranges(ptr[cams], counts)
     if not len(rows):
         return out
-    which = np.repeat(owner, counts)
-    t = np.concatenate((starts[rows], ends[rows]))
-    step = np.concatenate((np.ones(len(rows)), -np.ones(len(rows))))
-    which = np.concatenate((which, which))
-    order = np.lexsort((step, t, which))
-    t, step, which = t[order], step[order], which[order]
+    which = np.concatenate((np.repeat(owner, counts),) * 2).astype(np.int64)
+    base = float(starts.min())
+    t = np.concatenate((starts[rows], ends[rows])) - base
+    step = np.concatenate((np.ones(len(rows), np.int64), -np.ones(len(rows), np.int64)))
+    ms = np.round(t * 1000).astype(np.int64)  # whole milliseconds: one integer key to sort
+    bits = max(int(ms.max()).bit_length(), 1)
+    if bits + int(which.max()).bit_length() <= 62:
+        order = np.argsort((which << bits) | ms)
+    else:  # a window too long for one key
+        order = np.lexsort((ms, which))
+    ms, step, which = ms[order], step[order], which[order]
     running = np.cumsum(step)  # each set's spans open and close: no carry between sets
     on = (running[:-1] > 0) & (which[1:] == which[:-1])
-    out += np.bincount(which[:-1][on], weights=np.diff(t)[on], minlength=len(members))
+    gained = np.bincount(which[:-1][on], weights=np.diff(ms)[on], minlength=len(members))
+    out += gained / 1000.0
     return out
 
 

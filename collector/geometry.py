@@ -174,28 +174,31 @@ def sector(
 def sectors(
     x: Floats, y: Floats, heading: Floats, fov: Floats, range_m: Floats, step: float = 3.0
 ) -> Geoms:
-    """View polygons of many cameras at once, grouped by vertex count (see :func:`sector`)."""
-    out = np.empty(len(x), dtype=object)
+    """View polygons of many cameras at once (see :func:`sector`), built in one call."""
+    if not len(x):
+        return np.empty(0, dtype=object)
     circle = fov >= 360.0
+    wedge = (~circle).astype(np.intp)
     arcs = np.where(circle, np.ceil(360.0 / step), np.maximum(np.ceil(fov / step), 1.0))
-    for n in np.unique(arcs).astype(int):
-        for full in (True, False):
-            idx = np.flatnonzero((arcs == n) & (circle == full))
-            if not len(idx):
-                continue
-            frac = np.arange(n) / n if full else np.arange(n + 1) / n
-            if full:
-                ang = np.tile(360.0 * frac, (len(idx), 1))
-            else:
-                ang = heading[idx, None] - fov[idx, None] / 2 + fov[idx, None] * frac[None, :]
-            rad = np.radians(ang)
-            px = x[idx, None] + range_m[idx, None] * np.sin(rad)
-            py = y[idx, None] + range_m[idx, None] * np.cos(rad)
-            if not full:  # the apex closes the wedge
-                px = np.column_stack((x[idx], px))
-                py = np.column_stack((y[idx], py))
-            out[idx] = shapely.polygons(np.stack((px, py), axis=-1))
-    return out
+    arcs = arcs.astype(np.intp)
+    points = arcs + wedge  # points on the arc: a wedge has both ends, a circle one
+    first = np.cumsum(points) - points
+    owner = np.repeat(np.arange(len(x), dtype=np.intp), points)
+    frac = (np.arange(len(owner)) - first[owner]) / arcs[owner]
+    start = heading[owner] - fov[owner] / 2
+    ang = np.where(circle[owner], 360.0 * frac, start + fov[owner] * frac)
+    rad = np.radians(ang)
+    px = x[owner] + range_m[owner] * np.sin(rad)
+    py = y[owner] + range_m[owner] * np.cos(rad)
+    size = points + wedge  # the apex closes a wedge
+    at = np.cumsum(size) - size
+    xy = np.empty((int(size.sum()), 2))
+    arc_at = at[owner] + wedge[owner] + (np.arange(len(owner)) - first[owner])
+    xy[arc_at, 0], xy[arc_at, 1] = px, py
+    apex = at[wedge.astype(bool)]
+    xy[apex, 0], xy[apex, 1] = x[wedge.astype(bool)], y[wedge.astype(bool)]
+    rings = shapely.linearrings(xy, indices=np.repeat(np.arange(len(x)), size))
+    return np.asarray(shapely.polygons(rings), dtype=object)
 
 
 def _direction(deg: Floats) -> tuple[Floats, Floats]:

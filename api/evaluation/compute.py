@@ -1,12 +1,12 @@
 """Compute the yearly evaluation of a scope: :func:`evaluate`.
 
 Steps (``progress`` is told each one, for the CLI's progress bar): communes and mergers,
-cameras, camera-seconds per status and month and longest outages (both in SQL), repair
-tasks, coverage of key areas, waiting for the SQL sums, then the rubric. On PostgreSQL the
-two sums run on a second connection in a thread while this one reads the tasks and
-computes the coverage (the database works on one core, Python on the other); on SQLite
-they run in turn. Figures per commune are described in
-:mod:`api.evaluation.schema`; how each is computed in docs/evaluation.md.
+cameras, the sums (camera-seconds per status and month and longest outages in SQL, repair
+tasks, each camera's working time), coverage of key areas, waiting for the sums, then the
+rubric. On PostgreSQL the sums run on a second connection in a thread while this one
+computes the coverage (the database works on one core, Python on the other; the coverage
+needs the working time only at its very end); on SQLite they run in turn. Figures per
+commune are described in :mod:`api.evaluation.schema`; how each is computed in docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 from sqlalchemy.engine import Connection
 
 from api.evaluation import figures
@@ -42,8 +43,10 @@ from collector.coverage_time import Working
 from collector.ratio import VN
 
 DAY = 86_400_000  # milliseconds: the figures are added up in whole ms
-STEPS = ("communes", "cameras", "status", "tasks", "coverage", "outages", "score")
-Sums = tuple[dict[str, list[dict[str, int]]], dict[str, OutageRow], Working]
+STEPS = ("communes", "cameras", "sums", "coverage", "sums_wait", "score")
+Sums = tuple[
+    dict[str, list[dict[str, int]]], dict[str, OutageRow], dict[str, list[TaskRow]], Working
+]
 Progress = Callable[[str, int, int], None]  # step, index (1-based), number of steps
 
 
@@ -120,13 +123,19 @@ def _months(
     for k, row in enumerate(seconds or []):
         for status, value in row.items():
             rows[k][status] += value
-    for s in spans:
-        for k, sec in figures.spread(buckets, s.a, s.b):
-            rows[k]["installed"] += sec
-        never_until = min(s.first_report, s.b) if s.first_report is not None else s.b
-        if never_until > s.a:
-            for k, sec in figures.spread(buckets, s.a, never_until):
-                rows[k]["never_reported"] += sec
+    if spans:  # milliseconds of each span in each month (int64: exact)
+        lo = np.array([m.start for m in buckets], np.int64)
+        hi = np.array([m.end for m in buckets], np.int64)
+        a = np.array([s.a for s in spans], np.int64)[:, np.newaxis]
+        b = np.array([s.b for s in spans], np.int64)[:, np.newaxis]
+        first = np.array([s.b if s.first_report is None else s.first_report for s in spans])
+        never = np.minimum(first.astype(np.int64)[:, np.newaxis], b)
+        installed = np.clip(np.minimum(b, hi) - np.maximum(a, lo), 0, None).sum(axis=0)
+        unseen = np.clip(np.minimum(never, hi) - np.maximum(a, lo), 0, None).sum(axis=0)
+        for k in range(len(buckets)):
+            rows[k]["installed"] += int(installed[k])
+            if unseen[k]:
+                rows[k]["never_reported"] += int(unseen[k])
     for row in rows:
         known = sum(row[k] for k in ("ok", "degraded", "down", "never_reported"))
         row["unknown"] = max(0, row["installed"] - known)
@@ -279,9 +288,9 @@ def evaluate(
         seconds = figures.status_seconds(c, period, until, final)
         outages = figures.longest_outages(c, period, until, final)
         working = working_time(c, spans, final, period.start, until) if with_coverage else {}
-        return seconds, outages, working
+        return seconds, outages, figures.tasks(c, period, until, final), working
 
-    step("status")
+    step("sums")
     with ExitStack() as stack:
         pending: Future[Sums] | None = None
         done: Sums | None = None
@@ -291,19 +300,17 @@ def evaluate(
             pending = pool.submit(sums, other)
         else:
             done = sums(conn)
-        step("tasks")
-        task_rows = figures.tasks(conn, period, until, final)
         step("coverage")
 
         def working() -> Working:
-            return (pending.result() if pending is not None else done or ({}, {}, {}))[2]
+            return (pending.result() if pending is not None else done or ({}, {}, {}, {}))[3]
 
         cov = coverage(conn, spans, final, period.start, until, working) if with_coverage else {}
-        step("outages")
+        step("sums_wait")
         if pending is not None:
             done = pending.result()
     assert done is not None  # computed above, in turn or in the thread
-    seconds, outages, _ = done
+    seconds, outages, task_rows, _ = done
     step("score")
     rows = [
         commune_figures(

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 import shapely
 from sqlalchemy import Table, and_, func, literal, or_, select
 from sqlalchemy.engine import Connection
 
 from api.evaluation.figures import CameraSpan
+from api.evaluation.pgcopy import copy_numbers
 from api.evaluation.schema import COVERAGE_KINDS, Gaps, KindCoverage
 from api.evaluation.sql import epoch
 from collector.coverage_engine import CommuneCoverage
@@ -57,16 +59,23 @@ def _areas(conn: Connection, final: dict[str, str]) -> dict[str, list[Area]]:
     return out
 
 
-def working_time(
-    conn: Connection,
-    spans: dict[str, CameraSpan],
-    final: dict[str, str],
-    start: datetime,
-    until: datetime,
-) -> Working:
-    """Working time (ok or degraded) of the cameras in ``spans`` within them, in seconds."""
+#: the working intervals of the cameras ``ids`` (numbered from 1 in that order), for COPY
+PG_WORKING = f"""
+SELECT k.g, CAST(EXTRACT(EPOCH FROM i.start) AS DOUBLE PRECISION),
+       COALESCE(CAST(EXTRACT(EPOCH FROM i."end") AS DOUBLE PRECISION), %(t1)s::float8)
+FROM {INTERVAL.name} AS i
+JOIN unnest(%(ids)s::text[]) WITH ORDINALITY AS k(id, g) ON k.id = i.camera_id
+WHERE i.status = ANY(%(working)s::text[]) AND i.start < %(until)s
+  AND (i."end" IS NULL OR i."end" > %(start)s)
+"""  # noqa: S608 - only the table name is formatted in
+
+
+def _working_rows(
+    conn: Connection, ids: list[str], final: dict[str, str], start: datetime, until: datetime
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The working intervals as rows (any database): camera index (-1: not in ``ids``)."""
     i, c = INTERVAL.c, CAMERA.c
-    t0, t1 = start.timestamp(), until.timestamp()
+    t1 = until.timestamp()
     query = select(i.camera_id, epoch(i.start), func.coalesce(epoch(i.end), literal(t1))).where(
         and_(
             i.camera_id.in_(select(c.id).where(c.commune_code.in_(list(final)))),
@@ -75,17 +84,38 @@ def working_time(
             or_(i.end.is_(None), i.end > start),
         )
     )
-    ids = list(spans)
     index = {cid: g for g, cid in enumerate(ids)}
     rows = conn.execute(query).all()
     cids, lo, hi = zip(*rows, strict=True) if rows else ((), (), ())
     group = np.array([index.get(cid, -1) for cid in cids], np.intp)
-    known = group >= 0  # cameras of the communes that are not placed are left out
-    group = group[known]
+    return group, np.array(lo, float), np.array(hi, float)
+
+
+def working_time(
+    conn: Connection,
+    spans: dict[str, CameraSpan],
+    final: dict[str, str],
+    start: datetime,
+    until: datetime,
+) -> Working:
+    """Working time (ok or degraded) of the cameras in ``spans`` within them, in seconds."""
+    t0, t1 = start.timestamp(), until.timestamp()
+    ids = list(spans)
+    if conn.dialect.name == "postgresql":
+        rank, lo_all, hi_all = copy_numbers(
+            conn, PG_WORKING,
+            {"ids": ids, "working": list(WORKING), "start": start, "until": until, "t1": t1},
+            ["bigint", "double", "double"],
+        )  # fmt: skip
+        group, known = (rank - 1).astype(np.intp), np.ones(len(rank), bool)
+    else:
+        group, lo_all, hi_all = _working_rows(conn, ids, final, start, until)
+        known = group >= 0  # cameras of the communes that are not in ``spans``
+        group = group[known]
     a = np.array([spans[cid].a / 1000 for cid in ids], float)
     b = np.array([spans[cid].b / 1000 for cid in ids], float)
-    lo_s = np.maximum(np.array(lo, float)[known], np.maximum(a[group], t0))
-    hi_s = np.minimum(np.array(hi, float)[known], np.minimum(b[group], t1))
+    lo_s = np.maximum(lo_all[known], np.maximum(a[group], t0))
+    hi_s = np.minimum(hi_all[known], np.minimum(b[group], t1))
     gs, ls, hs = merge_spans(group, lo_s, hi_s)
     bounds = np.searchsorted(gs, np.arange(len(ids) + 1))
     return {

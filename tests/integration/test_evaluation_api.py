@@ -139,7 +139,7 @@ def test_cli_formats_progress_and_record(
     out = tmp_path / "e.json"
     assert cli("--year", "2026", "--db", year_db, "--out", str(out)) == 0
     err = capsys.readouterr().err
-    assert "[#######] 7/7 score" in err
+    assert "[######] 6/6 score" in err
     assert "lần đầu / first record" in err
     doc = json.loads(out.read_text("utf-8"))
     assert [c["code"] for c in doc["communes"]] == ["00001", "00003"]
