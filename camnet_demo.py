@@ -265,21 +265,3 @@ def main(args: argparse.Namespace) -> int:
         return 1
     sys.stdout.write("Đã dừng / stopped.\n")
     return 0
-
-
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``camnet demo`` to the subcommands."""
-    p = sub.add_parser(
-        "demo",
-        help="chạy thử toàn bộ trên máy này / run the whole chain on this machine",
-        description="Camera mô phỏng + trạm biên + MQTT + collector + SQLite, tỉ lệ hoạt động "
-        "theo xã. Simulated cameras, agents, embedded broker, collector and SQLite.",
-    )
-    p.add_argument("--duration", type=float, default=None, help="stop after S seconds")
-    p.add_argument("--interval", type=float, default=10.0, help="seconds between probes (10)")
-    p.add_argument("--base-port", type=int, default=8554, help="first camera port (8554)")
-    p.add_argument("--mqtt-port", type=int, default=11883, help="embedded broker port (11883)")
-    p.add_argument("--metrics-port", type=int, default=9110, help="collector metrics (9110)")
-    p.add_argument("--api-port", type=int, default=8000, help="API and dashboard (8000)")
-    p.add_argument("--var", default="var/demo", help="where demo data goes (var/demo)")
-    p.set_defaults(handler=main)

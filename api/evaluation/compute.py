@@ -45,7 +45,11 @@ from collector.ratio import VN
 DAY = 86_400_000  # milliseconds: the figures are added up in whole ms
 STEPS = ("communes", "cameras", "sums", "coverage", "sums_wait", "score")
 Sums = tuple[
-    dict[str, list[dict[str, int]]], dict[str, OutageRow], dict[str, list[TaskRow]], Working
+    dict[str, list[dict[str, int]]],
+    dict[str, OutageRow],
+    dict[str, list[TaskRow]],
+    dict[str, int],
+    Working,
 ]
 Progress = Callable[[str, int, int], None]  # step, index (1-based), number of steps
 
@@ -288,7 +292,8 @@ def evaluate(
         seconds = figures.status_seconds(c, period, until, final)
         outages = figures.longest_outages(c, period, until, final)
         working = working_time(c, spans, final, period.start, until) if with_coverage else {}
-        return seconds, outages, figures.tasks(c, period, until, final), working
+        tasks = figures.tasks(c, period, until, final)
+        return seconds, outages, tasks, figures.first_reports(c, final), working
 
     step("sums")
     with ExitStack() as stack:
@@ -303,14 +308,16 @@ def evaluate(
         step("coverage")
 
         def working() -> Working:
-            return (pending.result() if pending is not None else done or ({}, {}, {}, {}))[3]
+            return (pending.result() if pending is not None else done or ({}, {}, {}, {}, {}))[4]
 
         cov = coverage(conn, spans, final, period.start, until, working) if with_coverage else {}
         step("sums_wait")
         if pending is not None:
             done = pending.result()
     assert done is not None  # computed above, in turn or in the thread
-    seconds, outages, task_rows, _ = done
+    seconds, outages, task_rows, first, _ = done
+    for span in spans.values():
+        span.first_report = first.get(span.id)
     step("score")
     rows = [
         commune_figures(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, Table, and_, case, cast, func, literal, or_, select
 from sqlalchemy.engine import Connection
@@ -69,17 +69,6 @@ class TaskRow:
     deadline: float
     fixed_at: float | None
     closed_at: float | None
-
-
-def _ts(value: datetime | None) -> float | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-
-
-def _ms(value: datetime | None) -> int | None:
-    seconds = _ts(value)
-    return None if seconds is None else round(seconds * 1000)
 
 
 def _ms_sql(value: ColumnElement[float]) -> ColumnElement[int]:
@@ -141,19 +130,33 @@ def communes(
 def cameras(
     conn: Connection, period: EvalPeriod, until: datetime, final: dict[str, str]
 ) -> dict[str, CameraSpan]:
-    """Cameras of the reported communes installed at some time of ``[start, until)``."""
-    c, i = CAMERA.c, INTERVAL.c
+    """Cameras of the reported communes installed at some time of ``[start, until)``.
+
+    Their ``first_report`` is left unset: :func:`first_reports` reads it (it scans every
+    interval, so the evaluation reads it with the other sums).
+    """
+    c = CAMERA.c
     p0, u = ms(period.start), ms(until)
-    first = select(func.min(i.start)).where(i.camera_id == c.id).scalar_subquery()
-    query = select(c.id, c.commune_code, c.installed_on, c.removed_on, first.label("first"))
+    query = select(c.id, c.commune_code, c.installed_on, c.removed_on)
     query = query.where(c.commune_code.in_(list(final)))
     out: dict[str, CameraSpan] = {}
-    for cid, code, installed, removed, first_at in conn.execute(query):
+    for cid, code, installed, removed in conn.execute(query):
         a = max(p0, _local_midnight(installed)) if installed else p0
         b = min(u, _local_midnight(removed)) if removed else u
         if a < b:
-            out[cid] = CameraSpan(cid, final[code], a, b, installed, removed, _ms(first_at))
+            out[cid] = CameraSpan(cid, final[code], a, b, installed, removed)
     return out
+
+
+def first_reports(conn: Connection, final: dict[str, str]) -> dict[str, int]:
+    """Epoch ms of each camera's first interval ever (cameras of the reported communes)."""
+    c, i = CAMERA.c, INTERVAL.c
+    query = (
+        select(i.camera_id, _ms_sql(epoch(func.min(i.start))))
+        .where(i.camera_id.in_(select(c.id).where(c.commune_code.in_(list(final)))))
+        .group_by(i.camera_id)
+    )
+    return {cid: int(first) for cid, first in conn.execute(query)}
 
 
 def _local_midnight(day: date) -> int:

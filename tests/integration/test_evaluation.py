@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from api.evaluation.compute import evaluate
 from api.evaluation.period import period_for
+from api.evaluation.pgcopy import copy_numbers
 from api.evaluation.result import record, records, stored, to_dict, to_json
 from api.evaluation.rubric import Rubric
 from api.evaluation.schema import CommuneEvaluation, Evaluation, json_schema
@@ -229,3 +230,19 @@ def test_digest_recomputed_from_the_published_json(year: Engine) -> None:
     body = {k: v for k, v in doc.items() if k not in volatile}
     canon = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert hashlib.sha256(canon.encode()).hexdigest() == doc["sha256"]
+
+
+def test_binary_copy_reads_numbers_and_refuses_nulls(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    query = "SELECT g::bigint, g * 0.5::float8 FROM generate_series(1, %(n)s) AS g"
+    try:
+        with engine.connect() as conn:
+            ints, halves = copy_numbers(conn, query, {"n": 5}, ["bigint", "double"])
+            assert ints.tolist() == [1, 2, 3, 4, 5]
+            assert halves.tolist() == [0.5, 1.0, 1.5, 2.0, 2.5]
+            empty = copy_numbers(conn, query, {"n": 0}, ["bigint", "double"])
+            assert [len(column) for column in empty] == [0, 0]
+            with pytest.raises(ValueError, match="NULL"):
+                copy_numbers(conn, "SELECT NULL::bigint, 1::float8", {}, ["bigint", "double"])
+    finally:
+        engine.dispose()
