@@ -125,7 +125,10 @@ def render(a: argparse.Namespace, communes: list[Commune], year: Year, build: tu
     top = sorted(slow.steps.items(), key=lambda kv: -kv[1])[:2]
     lines += [
         "\nStart-up: interpreter, imports, rubric (before the first progress line); `score` "
-        "includes the digest, the record and writing the JSON. "
+        "includes the digest, the record and writing the JSON. `sums` starts the SQL sums "
+        "(camera-seconds per status and month, outages, tasks, working time, first reports) "
+        "on a second connection in a thread; `coverage` runs meanwhile and includes waiting "
+        "for the working time; `sums_wait` is what is left to wait for. "
         f"{runs[0].communes:,} communes in the result. Slowest steps (slowest run): "
         + ", ".join(f"`{k}` {v:.1f} s ({v / slow.wall:.0%})" for k, v in top)
         + ".\n",
