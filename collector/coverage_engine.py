@@ -172,7 +172,7 @@ class CommuneCoverage:
         self.seen = np.zeros(n, bool)  # hotspots seen (a weight of 0 may still be seen)
         self._gaps: dict[int, list[Gap]] = {}
         #: (area, working flags of the views meeting it) -> (covered, seen): a camera going
-        #: down and back up (a year of them in :func:`time_weighted`) is measured once.
+        #: down and back up (a flapping camera in the collector's live coverage) is measured once.
         self._memo: dict[tuple[int, bytes], tuple[float, bool]] = {}
         self._recompute_all()
 
