@@ -26,6 +26,7 @@ from api import (
 )
 from api.coverage_cache import CoverageCache
 from api.errors import ApiError, NotAuthenticated
+from api.metrics import ApiMetrics, MetricsMiddleware
 from api.settings import ApiSettings
 from collector.db import make_engine
 
@@ -64,6 +65,14 @@ def create_app(settings: ApiSettings | None = None, *, background: bool = True) 
         same_site="lax",
         https_only=settings.https_only,
     )
+    metrics = ApiMetrics()
+    app.state.metrics = metrics
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
 
     @app.exception_handler(ApiError)
     async def domain_error(request: Request, exc: ApiError) -> Response:
