@@ -7,16 +7,56 @@ nothing imports it (``tests/test_architecture.py`` checks both).
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from agent import cli as agent_cli
-from alerts import cli as alerts_cli
-from api import cli as api_cli
-from api import jobs_cli
-from api.evaluation import cli as evaluation_cli
-from collector import cli as collector_cli
-from collector import coverage_cli, registry_cli
+#: (module, function adding its subcommands, pip extra it needs, the subcommands it adds).
+#: A box installed with fewer extras (an edge box: ``camnet[agent]``) still gets every
+#: command it can run; the others answer with the extra to install.
+SERVICES: list[tuple[str, str, str, tuple[str, ...]]] = [
+    ("agent.cli", "register", "agent", ("simulate", "probe", "assess", "agent")),
+    ("collector.registry_cli", "add_parser", "collector", ("registry",)),
+    ("collector.cli", "add_parsers", "collector", ("collector", "ratio", "db", "broker")),
+    ("collector.coverage_cli", "add_parsers", "collector", ("areas", "coverage", "placement")),
+    ("api.cli", "add_parsers", "api", ("api", "users")),
+    ("api.jobs_cli", "add_parser", "api", ("jobs",)),
+    ("api.evaluation.cli", "add_parser", "api", ("evaluate",)),
+    ("alerts.cli", "add_parser", "alerts", ("alerts",)),
+]
+OUR_PACKAGES = {"agent", "collector", "api", "alerts", "camnet_cli", "camnet_demo"}
+
+
+def _add_service(sub: argparse._SubParsersAction[argparse.ArgumentParser], index: int) -> None:
+    module_name, function, extra, commands = SERVICES[index]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] in OUR_PACKAGES:
+            raise
+        for command in commands:
+            p = sub.add_parser(
+                command,
+                help=f"(cần / needs camnet[{extra}])",
+                add_help=False,
+                prefix_chars="\0",  # every argument is taken as-is: the handler only explains
+            )
+            p.add_argument("rest", nargs="*")
+            p.set_defaults(handler=_missing(command, extra, exc.name or "?"))
+        return
+    getattr(module, function)(sub)
+
+
+def _missing(command: str, extra: str, package: str) -> Callable[[argparse.Namespace], int]:
+    def handler(_args: argparse.Namespace) -> int:
+        sys.stderr.write(
+            f"camnet {command}: máy này chưa cài phần {extra!r} (thiếu {package}) / this "
+            f"install lacks the {extra!r} extra ({package} missing): "
+            f"pip install 'camnet[{extra}]'\n"
+        )
+        return 2
+
+    return handler
 
 
 def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,14 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="camnet — giám sát camera an ninh cộng đồng (community camera health).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    agent_cli.register(sub)
-    registry_cli.add_parser(sub)
-    collector_cli.add_parsers(sub)
-    coverage_cli.add_parsers(sub)
-    api_cli.add_parsers(sub)
-    jobs_cli.add_parser(sub)
-    evaluation_cli.add_parser(sub)
-    alerts_cli.add_parser(sub)
+    for index in range(len(SERVICES)):
+        _add_service(sub, index)
     _add_demo_parser(sub)
     return parser
 
