@@ -3,6 +3,7 @@
   camnet registry import FILE [FILE ...] [--check] [--format F] [--db URL]
   camnet registry export [--format yaml|csv|geojson] [--table cameras|communes]
                          [--out FILE|-] [--db URL]
+  camnet registry acl [--out FILE|-] [--db URL]
 
 Import reads YAML, CSV and GeoJSON (by suffix, or ``--format``) and checks every file
 first, together and against the database. Any error: all of them are printed as
@@ -13,6 +14,9 @@ error writes nothing either (exit 1). ``--check`` only checks.
 Export writes the database in a format import reads back unchanged; CSV and GeoJSON hold
 the cameras only (CSV ``--table communes``: the communes). The database is ``--db``, else
 ``$CAMNET_DB_URL``, else ``$CAMNET_COLLECTOR_DB_URL``, else ``sqlite:///var/camnet.db``.
+
+``acl`` writes mosquitto's ACL file for the registered agents (``collector.broker_acl``):
+each agent, logged in with its agent id, may publish only under its own commune and id.
 """
 
 from __future__ import annotations
@@ -59,7 +63,9 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
         "--table", choices=("cameras", "communes"), default="cameras", help="CSV: which list"
     )
     exp.add_argument("--out", default="-", metavar="FILE", help="output file, - for stdout")
-    for action in (imp, exp):
+    acl = actions.add_parser("acl", help="tệp ACL cho mosquitto / mosquitto ACL file")
+    acl.add_argument("--out", default="-", metavar="FILE", help="output file, - for stdout")
+    for action in (imp, exp, acl):
         action.add_argument("--db", metavar="URL", help="database URL (default: see above)")
     p.set_defaults(handler=main)
     return p
@@ -72,6 +78,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         if args.action == "import":
             return _import(args.files, args.format, url, check_only=args.check)
+        if args.action == "acl":
+            return _acl(args.out, url)
         return _export(args.format, args.table, args.out, url)
     except RegistryError as exc:
         sys.stderr.write(
@@ -146,4 +154,29 @@ def _export(fmt: str, table: str, out: str, url: str) -> int:
     # Excel opens a CSV as UTF-8 (Vietnamese names intact) only when it starts with a BOM.
     Path(out).write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
     sys.stderr.write(f"Đã xuất / exported {fmt} to {out}\n")
+    return 0
+
+
+def _acl(out: str, url: str) -> int:
+    from collector.broker_acl import mosquitto_acl, registered_agents
+
+    if _sqlite_file_missing(url):
+        sys.stderr.write(f"Chưa có cơ sở dữ liệu / no database at {url}: import first\n")
+        return 1
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            agents = registered_agents(conn)
+    finally:
+        engine.dispose()
+    try:
+        text = mosquitto_acl(agents)
+    except ValueError as exc:
+        sys.stderr.write(f"Không tạo được ACL / cannot write the ACL: {exc}\n")
+        return 2
+    if out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(out).write_text(text, encoding="utf-8")
+        sys.stderr.write(f"ACL: {len(agents)} trạm biên / agents -> {out}\n")
     return 0
