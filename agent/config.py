@@ -7,6 +7,7 @@ what to write instead``, found by walking the YAML node tree to the offending va
 
 from __future__ import annotations
 
+import os
 import ssl
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,24 @@ from pydantic import (
 )
 
 from agent.errors import ConfigError, InvalidConfigError
+
+
+def secret_from_env(value: Any) -> Any:
+    """``"env:NAME"`` → the value of ``$NAME``; anything else as it is.
+
+    Keeps passwords out of agent.yaml: a systemd EnvironmentFile or compose sets them.
+    """
+    if not (isinstance(value, str) and value.startswith("env:")):
+        return value
+    name = value.removeprefix("env:").strip()
+    found = os.environ.get(name) if name else None
+    if not found:
+        raise ValueError(
+            f"environment variable {name!r} is not set (or empty): export {name or 'NAME'}=... "
+            "or write the password here"
+        )
+    return found
+
 
 FIX_HINTS = {
     "missing": "add this field",
@@ -61,7 +80,9 @@ class CameraConfig(BaseModel):
     url: str = Field(description="rtsp://host[:port]/path (rtspt:// forces TCP).")
     name: str | None = Field(None, description="Human name, e.g. 'Ngã ba chợ'.")
     username: str | None = Field(None, description="RTSP user name (or put it in the URL).")
-    password: SecretStr | None = Field(None, description="RTSP password; never logged.")
+    password: SecretStr | None = Field(
+        None, description='RTSP password; never logged. "env:NAME" reads it from $NAME.'
+    )
     transport: Literal["auto", "tcp", "udp"] | None = Field(
         None, description="RTP transport; default from the agent settings."
     )
@@ -69,6 +90,11 @@ class CameraConfig(BaseModel):
     thresholds: dict[str, float] = Field(
         default_factory=dict, description="Picture thresholds overriding the defaults."
     )
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _password_from_env(cls, value: Any) -> Any:
+        return secret_from_env(value)
 
     @field_validator("url")
     @classmethod
@@ -99,7 +125,9 @@ class MqttConfig(BaseModel):
         None, gt=0, le=65535, description="Broker port; default 1883, or 8883 with tls."
     )
     username: str | None = Field(None, description="MQTT user name (from the broker's ACL).")
-    password: SecretStr | None = Field(None, description="MQTT password; never logged.")
+    password: SecretStr | None = Field(
+        None, description='MQTT password; never logged. "env:NAME" reads it from $NAME.'
+    )
     tls: bool = Field(False, description="Connect with TLS (verifying the broker certificate).")
     ca_file: Path | None = Field(
         None, description="CA certificate(s) (PEM) that signed the broker's; default: system CAs."
@@ -130,6 +158,11 @@ class MqttConfig(BaseModel):
     flush_timeout: float = Field(
         30.0, ge=0, description="With --once: seconds to wait for the outbox to drain."
     )
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _password_from_env(cls, value: Any) -> Any:
+        return secret_from_env(value)
 
     @model_validator(mode="after")
     def _tls_files_need_tls(self) -> MqttConfig:

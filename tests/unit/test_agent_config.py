@@ -93,3 +93,22 @@ def test_check_config_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     missing = argparse.Namespace(config=str(tmp_path / "nope.yaml"), check_config=True, once=False)
     assert main(missing) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_passwords_may_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = GOOD.replace('password: "p@ss:word/1"', 'password: "env:CAM_PW"')
+    text += "mqtt: {host: 127.0.0.1, username: a1, password: 'env:MQTT_PW'}\n"
+    monkeypatch.setenv("CAM_PW", "p@ss:word/1")
+    monkeypatch.setenv("MQTT_PW", "mqtt-secret")
+    config = load_config(write(tmp_path, text))
+    assert config.cameras[0].full_url().startswith("rtsp://admin:p%40ss%3Aword%2F1@")
+    assert config.mqtt is not None
+    assert config.mqtt.password is not None
+    assert config.mqtt.password.get_secret_value() == "mqtt-secret"
+    monkeypatch.delenv("MQTT_PW")
+    errors = errors_of(write(tmp_path, text))
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"{tmp_path / 'agent.yaml'}:14: ")
+    assert "'MQTT_PW' is not set" in errors[0]
