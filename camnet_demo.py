@@ -1,8 +1,9 @@
 """``camnet demo``: the whole chain on one machine, nothing installed but Python.
 
-simulated cameras --RTSP--> two edge agents --MQTT--> embedded broker (amqtt)
---> collector --> SQLite <-- API + dashboard, with the repair-task jobs ticking; the
-working ratio of each commune is printed as it changes.
+simulated cameras --RTSP--> three edge agents --MQTT--> embedded broker (amqtt)
+--> collector --> SQLite <-- API + dashboard, with the repair-task jobs ticking and
+``camnet alerts`` posting its notices to a local webhook that logs them
+(``<var>/alerts.jsonl``); the working ratio of each commune is printed as it changes.
 
 A composition root like ``camnet_cli``: it may import every service; nothing imports it.
 Everything listens on 127.0.0.1 only.
@@ -25,6 +26,8 @@ from agent.daemon import Agent, JsonlSink, open_publisher
 from agent.demo import run_script, simulator_config, verdict_line
 from agent.messages import ProbeReport
 from agent.metrics import AgentMetrics
+from alerts.demo import LocalWebhook
+from alerts.service import AlertsService, AlertsSettings
 from api.app import create_app
 from api.jobs import Jobs, JobsMetrics
 from api.settings import ApiSettings
@@ -44,7 +47,11 @@ if TYPE_CHECKING:
     from agent.publisher import MqttPublisher
     from agent.simulator.simulator import Simulator
 
-COMMUNES = {"a": ("10001", "Xã A (mô phỏng)"), "b": ("10002", "Xã B (mô phỏng)")}
+COMMUNES = {
+    "a": ("10001", "Xã A (mô phỏng)"),
+    "b": ("10002", "Xã B (mô phỏng)"),
+    "c": ("10003", "Xã C (mô phỏng)"),
+}
 #: Demo logins (printed in the banner): an administrator and commune A's technician.
 DEMO_USERS = {"admin": "camnet-demo", "ktv-xa-a": "camnet-demo"}
 #: Short graces so that the scripted failures raise tasks within the demo's cycle.
@@ -52,7 +59,7 @@ DEMO_RULES = {"grace": {"default": 10, "black": 10, "offline": 10}, "verify_prob
 
 
 def registry_yaml(cameras: list[str]) -> str:
-    """The demo's official inventory: one province, two communes, a site and agent each."""
+    """The demo's official inventory: one province, three communes, a site and agent each."""
     lines = ["provinces:", '  - {code: "99", name: "Tỉnh mô phỏng / demo province"}', "communes:"]
     lines += [f'  - {{code: "{c}", name: "{n}", province: "99"}}' for c, n in COMMUNES.values()]
     lines.append("sites:")
@@ -122,8 +129,13 @@ async def run_demo(args: argparse.Namespace) -> None:
             ingestor = await asyncio.to_thread(Ingestor, engine, rules, 3.0)
             collector = Collector(settings, ingestor)
             agents = [_agent(k, sim, var, args, jsonl) for k in COMMUNES]
+            hook = LocalWebhook(var / "alerts.jsonl", _show_alert)
+            await hook.start()
             _banner(sim, var, args)
-            await _run(args, sim, engine, collector, agents)
+            try:
+                await _run(args, sim, engine, collector, agents, hook)
+            finally:
+                await hook.close()
     finally:
         jsonl.close()
         engine.dispose()
@@ -161,6 +173,18 @@ async def _jobs(engine: Engine, every: float) -> None:
     while True:
         await asyncio.to_thread(jobs.run_tick)
         await asyncio.sleep(every)
+
+
+async def _alerts(engine: Engine, hook: LocalWebhook, api_port: int) -> None:
+    """What ``camnet alerts`` does, in the demo's process: notices to the local webhook."""
+    settings = AlertsSettings(db_url=str(engine.url), scan_seconds=3, metrics_port=0)
+    rules = hook.rules(f"http://127.0.0.1:{api_port}")
+    await AlertsService(settings, rules, engine).run()
+
+
+def _show_alert(subject: str) -> None:
+    sys.stdout.write(f"  🔔 cảnh báo / alert: {subject}\n")
+    sys.stdout.flush()
 
 
 async def _api(engine: Engine, var: Path, port: int) -> None:
@@ -206,11 +230,12 @@ def _agent(
 def _banner(sim: Simulator, var: Path, args: argparse.Namespace) -> None:
     sys.stdout.write(
         f"camnet demo: {len(sim.cameras)} camera mô phỏng / simulated cameras, "
-        f"2 trạm biên / edge agents, 2 xã / communes\n"
+        f"{len(COMMUNES)} trạm biên / edge agents, {len(COMMUNES)} xã / communes\n"
         f"  MQTT (amqtt):          127.0.0.1:{args.mqtt_port}\n"
         f"  cơ sở dữ liệu / db:    {var / 'camnet.db'}  (camnet ratio --db sqlite:///...)\n"
         f"  số liệu / metrics:     http://127.0.0.1:{args.metrics_port}/metrics\n"
         f"  điều khiển / control:  {sim.control_url}/cameras\n"
+        f"  cảnh báo / alerts:     {var / 'alerts.jsonl'}  (webhook của / of camnet alerts)\n"
         f"  Bảng điều khiển / dashboard: http://127.0.0.1:{args.api_port}/\n"
         f"    đăng nhập / login: admin / {DEMO_USERS['admin']}"
         f"  (kỹ thuật viên / technician: ktv-xa-a / {DEMO_USERS['ktv-xa-a']})\n"
@@ -225,6 +250,7 @@ async def _run(
     engine: Engine,
     collector: Collector,
     agents: list[tuple[Agent, MqttPublisher]],
+    hook: LocalWebhook,
 ) -> None:
     from collector.metrics import serve
 
@@ -240,6 +266,7 @@ async def _run(
                     group.create_task(_print_ratios(engine, 3.0))
                     group.create_task(_api(engine, Path(args.var), args.api_port))
                     group.create_task(_jobs(engine, 5.0))
+                    group.create_task(_alerts(engine, hook, args.api_port))
                     for agent, _ in agents:
                         group.create_task(agent.run())
             except TimeoutError:

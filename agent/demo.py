@@ -1,6 +1,6 @@
 """The agent's part of ``camnet demo``: simulated cameras and the failure script.
 
-Eight cameras of two communes; a script breaks and repairs some of them in a cycle.
+Twelve cameras of three communes; a script breaks and repairs some of them in a cycle.
 ``camnet_demo`` (the composition root) runs them with the agents, broker and collector.
 """
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 #: (seconds after start of the cycle, camera, behaviour); the cycle repeats.
 SCRIPT: list[tuple[float, str, str]] = [
     (15, "xa-a-cam-2", "black"),
+    (20, "xa-c-cam-1", "refuse"),
+    (22, "xa-c-cam-2", "refuse"),  # commune C at 2/4 working: a ratio alert too
     (25, "xa-a-cam-4", "refuse"),
     (35, "xa-b-cam-1", "blurred"),
     (45, "xa-b-cam-3", "covered"),
@@ -28,20 +30,22 @@ SCRIPT: list[tuple[float, str, str]] = [
     (70, "xa-a-cam-4", "healthy"),
     (80, "xa-b-cam-1", "healthy"),
     (90, "xa-b-cam-3", "healthy"),
+    (95, "xa-c-cam-1", "healthy"),
+    (97, "xa-c-cam-2", "healthy"),
 ]
 CYCLE = 100.0
 
 
 def simulator_config(cache: Path, base_port: int, control_port: int) -> SimulatorConfig:
-    """Two communes of four cameras each, 640x360, mixed codecs and auth."""
+    """Three communes of four cameras each, 640x360, mixed codecs and auth."""
     cameras = []
-    for commune in ("a", "b"):
+    for commune in ("a", "b", "c"):
         for i in range(1, 5):
             cameras.append(
                 {
                     "id": f"xa-{commune}-cam-{i}",
                     "codec": "h265" if i == 4 else "h264",
-                    "auth": "digest" if commune == "a" else "basic",
+                    "auth": {"a": "digest", "b": "basic"}.get(commune, "none"),
                 }
             )
     return SimulatorConfig.model_validate(

@@ -19,7 +19,7 @@ from collector.db import make_engine
 from collector.models_ops import RepairTask
 from tests.conftest import free_port
 
-ALL_WORK = "working ratio: Xã A 4/4 (100 %) · Xã B 4/4 (100 %)"
+ALL_WORK = "working ratio: Xã A 4/4 (100 %) · Xã B 4/4 (100 %) · Xã C 4/4 (100 %)"
 
 
 def broke_after_all_worked(lines: list[str]) -> bool:
@@ -46,8 +46,21 @@ def task_raised(var: Path) -> bool:
         engine.dispose()
 
 
+def alert_logged(var: Path) -> bool:
+    """Whether camnet alerts posted the black camera's camera_down to the demo webhook."""
+    path = var / "alerts.jsonl"
+    if not path.exists():
+        return False
+    notices = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return any(
+        n["data"]["kind"] == "camera_down"
+        and any(item["camera_id"] == "xa-a-cam-2" for item in n["data"]["items"])
+        for n in notices
+    )
+
+
 def test_demo_shows_live_reports_and_stops_cleanly(tmp_path: Path) -> None:
-    base = 20000 + free_port() % 20000  # a block of ten ports: base-1 .. base+8
+    base = 20000 + free_port() % 20000  # a block of 14 ports: base-1 .. base+12
     command = [sys.executable, "-m", "camnet_cli", "demo", "--interval", "3"]
     command += ["--base-port", str(base), "--metrics-port", str(free_port())]
     command += ["--mqtt-port", str(free_port())]
@@ -72,6 +85,7 @@ def test_demo_shows_live_reports_and_stops_cleanly(tmp_path: Path) -> None:
                 broke_after_all_worked(lines)
                 and sum("✔" in x for x in lines) >= 8
                 and task_raised(tmp_path)
+                and alert_logged(tmp_path)
             ):
                 login_page = urllib.request.urlopen(
                     f"http://127.0.0.1:{api_port}/login", timeout=10
@@ -90,6 +104,8 @@ def test_demo_shows_live_reports_and_stops_cleanly(tmp_path: Path) -> None:
     assert "hình đen" in text, text  # the script blacks out xa-a-cam-2 after 15 s
     assert sum("✔" in line for line in lines) >= 8, text
     assert "Đã dừng / stopped." in text
+    assert "🔔 cảnh báo / alert:" in text  # camnet alerts -> the demo's local webhook
+    assert alert_logged(tmp_path)
     # the chain: agents → MQTT → collector → SQLite; the ratio follows the broken camera
     assert broke_after_all_worked(lines), text
     engine = make_engine(f"sqlite:///{tmp_path / 'camnet.db'}")
