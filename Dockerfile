@@ -11,7 +11,10 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # A system user of its own: no service runs as root inside the container.
-RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/camnet camnet
+# Its state folders exist in the image, owned by it, so that a named volume mounted there
+# starts with that owner (Docker copies the image's folder into a new volume).
+RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/camnet camnet \
+    && install -d -o camnet -g camnet /var/lib/camnet/agent /var/lib/camnet/clips
 
 WORKDIR /src
 COPY pyproject.toml README.md camnet_cli.py camnet_demo.py ./

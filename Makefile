@@ -7,7 +7,7 @@ APT_PACKAGES := ffmpeg gstreamer1.0-tools gstreamer1.0-rtsp gir1.2-gst-rtsp-serv
                 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
                 mosquitto postgresql chromium chromium-driver fonts-dejavu-core
 # Checkers only, without what they recommend (docker-compose would pull a Docker engine).
-APT_CHECKERS := docker-compose
+APT_CHECKERS := docker-compose shellcheck
 
 .PHONY: demo test lint typecheck pytest bench system-deps promtool venv clean
 
