@@ -11,6 +11,10 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # A system user of its own: no service runs as root inside the container.
+# DejaVu: the Vietnamese glyphs of the evaluation PDF (camnet evaluate --format pdf).
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
 # Its state folders exist in the image, owned by it, so that a named volume mounted there
 # starts with that owner (Docker copies the image's folder into a new volume).
 RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/camnet camnet \

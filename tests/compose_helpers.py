@@ -78,30 +78,40 @@ class LocalNetwork:
         """``127.0.0.1:<local port>`` of ``service:port``."""
         return f"127.0.0.1:{self.ports[(service, port)]}"
 
-    def translate(self, text: str) -> str:
+    def translate(self, text: str, files: dict[str, Path] | None = None) -> str:
         """Service addresses and container paths in ``text`` → their local forms."""
         for (service, port), local in self.ports.items():
             text = re.sub(rf"\b{re.escape(service)}:{port}\b", f"127.0.0.1:{local}", text)
-        for inside in sorted(self.files, key=len, reverse=True):  # longest path first
-            text = text.replace(inside, str(self.files[inside]))
+        files = self.files if files is None else files
+        for inside in sorted(files, key=len, reverse=True):  # longest path first
+            text = text.replace(inside, str(files[inside]))
         return text
 
-    def mount(self, service: dict[str, Any]) -> None:
-        """Map the service's bind-mounted volumes (``./host:/container[:ro]``)."""
+    def mounts(self, service: dict[str, Any]) -> dict[str, Path]:
+        """The paths this service sees: its bind mounts (``./host:/container[:ro]``), and
+        the test's files under one of its volumes. A path that no volume of the service
+        holds stays as it is, so a missing volume fails here as it fails in a container."""
+        targets: list[str] = []
+        seen: dict[str, Path] = {}
         for volume in service.get("volumes", []):
             host, inside = str(volume).split(":")[:2]
+            targets.append(inside)
             if host.startswith((".", "/")):
-                self.files.setdefault(inside, (ROOT / host).resolve())
+                seen[inside] = (ROOT / host).resolve()
+        for inside, local in self.files.items():
+            if any(inside == t or inside.startswith(t.rstrip("/") + "/") for t in targets):
+                seen[inside] = local
+        return seen
 
     def process(self, name: str, service: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
         """The command line and environment of ``service`` on this machine."""
-        self.mount(service)
-        command = [self.translate(str(a)) for a in service["command"]]
+        files = self.mounts(service)
+        command = [self.translate(str(a), files) for a in service["command"]]
         assert command[0] == "camnet", f"{name}: every camnet service runs `camnet ...`"
         env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
         hosts = {svc for svc, _ in self.ports}
         for key, raw in service.get("environment", {}).items():
-            value = self.translate(str(raw))
+            value = self.translate(str(raw), files)
             if key.endswith("_HOST") and (value in hosts or value == "0.0.0.0"):
                 value = "127.0.0.1"
             elif key.endswith("_PORT") and key.endswith(("METRICS_PORT", "API_PORT")):

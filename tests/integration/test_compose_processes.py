@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import ssl
 import subprocess
 import urllib.request
@@ -263,6 +264,9 @@ async def scenario(
     await wait(lambda: camera()["status"] == "ok" and not camera()["open_task_id"], 60, "fixed")
     assert commune()["working"] == 6
     alive()
+    # `docker compose run --rm collector camnet ratio`: the collector's database, no --db
+    ratio = run_once(net, services["collector"], "camnet", "ratio", "--commune", "99001")
+    assert re.search(r"^99001\s+100\.0%\s+6\.0\s+6\.0\s", ratio, re.MULTILINE), ratio
 
 
 def scrape_every_target(net: ch.LocalNetwork) -> None:
