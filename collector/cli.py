@@ -33,7 +33,8 @@ STATUS_VI = {
 def _db_url(args: argparse.Namespace) -> str:
     from collector.db import DEFAULT_URL
 
-    return str(args.db or os.environ.get("CAMNET_DB_URL") or DEFAULT_URL)
+    env = os.environ.get("CAMNET_DB_URL") or os.environ.get("CAMNET_COLLECTOR_DB_URL")
+    return str(args.db or env or DEFAULT_URL)
 
 
 async def _stop_on_signals() -> None:
@@ -229,7 +230,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         description="Now from the latest states, or time-weighted over --from/--to (local "
         "dates, end exclusive) from the status intervals.",
     )
-    r.add_argument("--db", help="database URL (CAMNET_DB_URL)")
+    r.add_argument("--db", help="database URL ($CAMNET_DB_URL, $CAMNET_COLLECTOR_DB_URL)")
     r.add_argument("--commune", help="5-digit commune code")
     r.add_argument("--from", dest="date_from", type=date.fromisoformat, help="YYYY-MM-DD")
     r.add_argument("--to", dest="date_to", type=date.fromisoformat, help="YYYY-MM-DD")
@@ -238,7 +239,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
     d = sub.add_parser("db", help="cơ sở dữ liệu / database schema")
     d.add_argument("action", choices=["upgrade"], help="upgrade: apply Alembic migrations")
-    d.add_argument("--db", help="database URL (CAMNET_DB_URL)")
+    d.add_argument("--db", help="database URL ($CAMNET_DB_URL, $CAMNET_COLLECTOR_DB_URL)")
     d.set_defaults(handler=db_main)
 
     b = sub.add_parser("broker", help="MQTT broker nhúng / embedded MQTT broker (amqtt)")
