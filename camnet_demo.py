@@ -195,7 +195,14 @@ async def _api(engine: Engine, var: Path, port: int) -> None:
         db_url=str(engine.url), port=port, secret_file=var / "api-secret", coverage_refresh=30
     )
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    await uvicorn.Server(config).serve()
+    server = uvicorn.Server(config)
+    serving = asyncio.ensure_future(server.serve())
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:  # the demo is stopping: shut down, not cancelled mid-way
+        server.should_exit = True
+        await serving
+        raise
 
 
 def _agent(
