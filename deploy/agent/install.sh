@@ -317,8 +317,10 @@ Việc tiếp theo (với quyền root) / next steps (as root):
   1. Sửa cấu hình / edit the config: agent_id, commune, mqtt (host, username, password,
      ca_file) và danh sách camera / and the cameras:
        editor $config
-  2. Kiểm tra / check it (mỗi lỗi ghi dòng và cách sửa / each error names line and fix):
-       runuser -u camnet -- $venv/bin/camnet agent --config $config --check-config
+  2. Kiểm tra / check it (mỗi lỗi ghi dòng và cách sửa / each error names line and fix;
+     mật khẩu "env:NAME" đọc từ / passwords "env:NAME" come from $etc_dir/agent.env):
+       sh -c 'set -a; [ -r $etc_dir/agent.env ] && . $etc_dir/agent.env; set +a;
+              exec runuser -u camnet -- $venv/bin/camnet agent --config $config --check-config'
   3. Chạy lại sau mỗi lần sửa / (re)start after every edit:
        systemctl restart camnet-agent
   4. Theo dõi / watch it:
