@@ -19,6 +19,7 @@ MODULES = (
     "benchmarks.coverage",
     "benchmarks.api",
     "benchmarks.evaluation",
+    "benchmarks.storage",
 )
 
 
