@@ -216,7 +216,9 @@ def _agent(
         timeout=5,
         state_dir=var / "state" / key,
         reports=None,
-        mqtt=MqttConfig(host="127.0.0.1", port=args.mqtt_port, heartbeat=10, backoff_max=2),
+        mqtt=MqttConfig(
+            host="127.0.0.1", port=args.mqtt_port, heartbeat=10, backoff_max=2, protocol="3.1.1"
+        ),  # amqtt speaks MQTT 3.1.1 only
         cameras=[
             CameraConfig(id=cam_id, url=cam.url, expected=Expected(width=640, height=360))
             for cam_id, cam in cams.items()

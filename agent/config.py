@@ -139,6 +139,11 @@ class MqttConfig(BaseModel):
         description="Skip the broker host name check (the certificate is still verified). "
         "Only for a broker reached by an address its certificate does not name.",
     )
+    protocol: Literal["5", "3.1.1"] = Field(
+        "5",
+        description="MQTT version. 5: a publish the broker's ACL refuses is seen (kept in the "
+        "outbox, logged). 3.1.1: for brokers without MQTT 5 (amqtt, `camnet broker`).",
+    )
     keepalive: int = Field(60, ge=5, le=65535, description="Seconds between MQTT pings when idle.")
     heartbeat: float = Field(
         60.0, gt=0, description="Seconds between 'online' AgentStatus messages."

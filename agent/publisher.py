@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import ssl
 import uuid
 from datetime import UTC, datetime
 from types import TracebackType
@@ -33,6 +32,14 @@ from aiomqtt.exceptions import MqttConnectError
 
 from agent.errors import BrokerRefusedError, OutboxError, PublishError
 from agent.messages import AgentStatus, HealthReport, ProbeReport, status_topic
+from agent.mqtt_client import (
+    Client,
+    ClosingSSLSocket,
+    PublishRefusedError,
+    abandon,
+    session_options,
+    speaks_older_protocol,
+)
 from agent.outbox import Outbox, OutboxMessage, drain
 from agent.snapshots import SnapshotPolicy, make_snapshot
 
@@ -55,30 +62,6 @@ STOP_TIMEOUT = 3.0
 def backoff_delay(attempt: int, cap: float, base: float = 1.0) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)]."""
     return random.uniform(0.0, min(cap, base * 2.0 ** min(attempt, 30)))  # noqa: S311
-
-
-class _ClosingSSLSocket(ssl.SSLSocket):
-    """Closes itself when the TLS handshake fails: paho 2.2 drops it unclosed (an fd per try)."""
-
-    def do_handshake(self, block: bool = False) -> None:
-        try:
-            super().do_handshake(block)
-        except BaseException:
-            self.close()
-            raise
-
-
-def _abandon(client: aiomqtt.Client) -> None:
-    """Close the socket of a connection attempt that failed.
-
-    aiomqtt 2.5.1 leaves paho's socket open when the CONNACK never comes (a broker that
-    accepts TCP and hangs): one file descriptor per attempt. paho's ``disconnect()`` closes
-    it; aiomqtt exposes no public way, hence the private attribute, looked up defensively.
-    """
-    paho = getattr(client, "_client", None)
-    if paho is not None:
-        with contextlib.suppress(Exception):
-            paho.disconnect()
 
 
 class MqttPublisher:
@@ -121,9 +104,10 @@ class MqttPublisher:
         self.metrics = metrics
         self.version = version[:40]
         self.connections = 0
+        self._v5 = settings.protocol == "5"  # and 3.1.1 if the broker says it speaks only that
         self._tls = settings.ssl_context()
         if self._tls is not None:
-            self._tls.sslsocket_class = _ClosingSSLSocket
+            self._tls.sslsocket_class = ClosingSSLSocket
         self._where = (settings.host, settings.effective_port())
         self._topic = status_topic(agent_id)
         self._snapshots = SnapshotPolicy(outbox)
@@ -275,18 +259,18 @@ class MqttPublisher:
         s = self.settings
         self._connected_at = datetime.now(UTC)  # this connection: its Will and statuses
         offline = self.status("offline").model_dump_json().encode()
-        client = aiomqtt.Client(
+        client = Client(
             s.host,
             s.effective_port(),
             username=s.username,
             password=s.password.get_secret_value() if s.password else None,
             identifier=self.agent_id,
-            clean_session=False,
             keepalive=s.keepalive,
             will=aiomqtt.Will(self._topic, offline, qos=1, retain=True),
             tls_context=self._tls,
             max_inflight_messages=s.inflight,
             timeout=CONNECT_TIMEOUT,
+            **session_options(self._v5),
         )
         client.pending_calls_threshold = s.inflight + 10  # a full window is normal here
         return client
@@ -298,14 +282,21 @@ class MqttPublisher:
         try:
             await client.__aenter__()
         except MqttConnectError as exc:
-            _abandon(client)
+            abandon(client)
+            if self._v5 and speaks_older_protocol(exc):  # amqtt: MQTT 3.1.1 only
+                self._v5 = False
+                log.info("MQTT %s:%d: MQTT 3.1.1 only (refused publishes go unseen)", host, port)
+                return await self._connection()
             raise BrokerRefusedError(host, port, str(exc)) from exc
         except aiomqtt.MqttError as exc:
-            _abandon(client)
+            abandon(client)
             raise PublishError(host, port, str(exc) or "cannot connect") from exc
         try:
             self._came_up()
             await self._session(client)
+        except PublishRefusedError as exc:  # kept in the outbox: sent again after a wait
+            detail = f"{exc}; agent_id and commune must match the registry, ACL regenerated"
+            raise BrokerRefusedError(host, port, detail) from exc
         except aiomqtt.MqttError as exc:
             raise PublishError(host, port, f"link lost: {exc}") from exc
         finally:

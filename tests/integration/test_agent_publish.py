@@ -200,6 +200,9 @@ async def proxy_to(port: int, *, open_now: bool) -> AsyncIterator[TcpProxy]:
         await proxy.close()
 
 
+V311 = "3.1.1"  # amqtt speaks MQTT 3.1.1 only; mosquitto both (the default, 5)
+
+
 def settings(port: int, **extra: Any) -> MqttConfig:
     defaults: dict[str, Any] = {"host": "127.0.0.1", "port": port, "backoff_max": 0.3}
     return MqttConfig(**{**defaults, **extra})
@@ -249,7 +252,7 @@ async def test_agent_publishes_reports_snapshots_and_its_status(
     tmp_path: Path, simulator: fx.SimFactory, amqtt_broker: EmbeddedBroker
 ) -> None:
     sim = await simulator({"cameras": [{"id": "c1"}, {"id": "c2"}, {"id": "c3"}]})
-    mqtt = settings(amqtt_broker.port, heartbeat=0.5)
+    mqtt = settings(amqtt_broker.port, heartbeat=0.5, protocol=V311)
     config = site(tmp_path, sim, mqtt, interval=1.0)
     async with Listener(amqtt_broker.host, amqtt_broker.port) as listener:
         task = asyncio.create_task(run(config))
@@ -299,7 +302,10 @@ async def test_once_delivers_the_outbox_before_returning(
 ) -> None:
     sim = await simulator({"cameras": [{"id": "c1"}, {"id": "c2", "fault": "refuse"}]})
     config = site(
-        tmp_path, sim, settings(amqtt_broker.port), reports=str(tmp_path / "reports.jsonl")
+        tmp_path,
+        sim,
+        settings(amqtt_broker.port, protocol=V311),
+        reports=str(tmp_path / "reports.jsonl"),
     )
     async with Listener(amqtt_broker.host, amqtt_broker.port) as listener:
         await run(config, once=True)
@@ -395,7 +401,7 @@ async def test_full_outbox_drops_the_oldest_and_the_status_says_so(
     async with (
         proxy_to(amqtt_broker.port, open_now=False) as proxy,
         Listener(amqtt_broker.host, amqtt_broker.port) as listener,
-        publisher(tmp_path, settings(proxy.port, outbox_max=10), metrics) as pub,
+        publisher(tmp_path, settings(proxy.port, outbox_max=10, protocol=V311), metrics) as pub,
     ):
         for i in range(25):
             await pub.submit(report(f"c{i % 3}"))
@@ -419,7 +425,7 @@ async def test_last_will_says_offline_when_the_link_is_cut(
     async with (
         proxy_to(amqtt_broker.port, open_now=True) as proxy,
         Listener(amqtt_broker.host, amqtt_broker.port) as listener,
-        publisher(tmp_path, settings(proxy.port, keepalive=5), metrics) as pub,
+        publisher(tmp_path, settings(proxy.port, keepalive=5, protocol=V311), metrics) as pub,
     ):
         await listener.wait_for(lambda: [s.state for s in listener.statuses()] == ["online"])
         assert (await retained_status(amqtt_broker.host, amqtt_broker.port)).state == "online"

@@ -151,7 +151,8 @@ async def test_one_message_per_person_per_event_within_grace_plus_ten_seconds(
         return AgentConfig(
             agent_id=name, commune=COMMUNE, interval=1.0, timeout=4,
             state_dir=tmp_path / name, reports=None, metrics_port=0,
-            mqtt=MqttConfig(host=amqtt_broker.host, port=amqtt_broker.port, heartbeat=2),
+            mqtt=MqttConfig(host=amqtt_broker.host, port=amqtt_broker.port, heartbeat=2,
+                            protocol="3.1.1"),  # amqtt: MQTT 3.1.1 only
             cameras=[CameraConfig(id=c, url=sim.cameras[c].url) for c in cams],
         )  # fmt: skip
 

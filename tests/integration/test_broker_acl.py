@@ -3,24 +3,32 @@
 An agent logs in with its agent id and may publish only under its own commune and id:
 a publish anywhere else is refused by the broker (MQTT 5 PUBACK "Not authorized", and
 with MQTT 3.1.1 silently dropped) and never reaches the collector's shared subscription.
+The agent (MQTT 5 by default) keeps a refused report in its outbox and logs why, so it is
+delivered once the registry and the ACL are put right; with MQTT 3.1.1 it is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import subprocess
 import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import aiomqtt
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.messages import HEALTH_FILTER, STATUS_FILTER, health_topic
+from agent.config import MqttConfig
+from agent.messages import HEALTH_FILTER, STATUS_FILTER, ProbeReport, health_topic
+from agent.outbox import Outbox
+from agent.publisher import MqttPublisher
 from collector.broker_acl import mosquitto_acl
 from tests import broker_fixtures as bf
 from tests.collector_helpers import health
@@ -137,3 +145,70 @@ def test_the_acl_refuses_ids_that_cannot_be_user_names() -> None:
         mosquitto_acl([("a-1", "00001"), ("a-1", "00001")])
     with pytest.raises(ValueError, match="service user"):
         mosquitto_acl([("collector", "00001")])
+
+
+def probe_report(camera: str) -> ProbeReport:
+    return ProbeReport.model_validate(
+        {"url": f"rtsp://192.0.2.1/{camera}", "camera_id": camera, "status": "ok",
+         "probed_at": datetime.now(UTC)}
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+async def test_a_refused_report_stays_in_the_agents_outbox_with_mqtt5(
+    tmp_path: Path,
+    mosquitto_factory: bf.MosquittoFactory,
+    caplog: pytest.LogCaptureFixture,
+    protocol: Literal["5", "3.1.1"],
+) -> None:
+    """An agent configured with another commune's code (the registry says OWN)."""
+    broker = mosquitto_factory(passwords=PASSWORDS, acl=mosquitto_acl([(AGENT, OWN)]))
+    mqtt = MqttConfig(host="127.0.0.1", port=broker.port, username=AGENT, password=PASSWORDS[AGENT],
+                      backoff_max=0.5, protocol=protocol)  # fmt: skip
+    outbox = Outbox(tmp_path / "outbox.sqlite", mqtt.outbox_max)
+    received: list[str] = []
+
+    async def collect(client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            received.append(str(message.topic))
+
+    try:
+        async with (
+            aiomqtt.Client(
+                "127.0.0.1",
+                broker.port,
+                username="collector",
+                password=PASSWORDS["collector"],
+                identifier="acl-collector",
+                clean_session=False,
+            ) as collector,  # fmt: skip
+            MqttPublisher(mqtt, outbox, agent_id=AGENT, commune=OTHER) as pub,
+        ):
+            await collector.subscribe(HEALTH_FILTER, qos=1)
+            listening = asyncio.create_task(collect(collector))
+            assert await pub.submit(probe_report("cam-1")) is not None
+            await asyncio.sleep(2)  # a few attempts (backoff_max 0.5 s)
+            if protocol == "3.1.1":
+                # no refusal code in MQTT 3.1.1: acknowledged, dropped by the broker, lost
+                assert outbox.pending() == 0
+                assert received == []
+                listening.cancel()
+                return
+            assert outbox.pending() == 1  # kept: refused, not delivered
+            assert received == []
+            refusals = [r for r in caplog.records if "Not authorized" in r.getMessage()]
+            assert refusals, caplog.text
+            assert refusals[0].levelname == "ERROR"
+            assert "commune must match the registry" in refusals[0].getMessage()
+            # the operator registers the agent under that commune, regenerates the ACL and
+            # reloads mosquitto: the kept report goes through, nothing was lost
+            (broker.workdir / "acl").write_text(mosquitto_acl([(AGENT, OTHER)]))
+            assert broker.pid is not None
+            os.kill(broker.pid, signal.SIGHUP)
+            async with asyncio.timeout(15):
+                while not received or outbox.pending():  # noqa: ASYNC110 - two sources
+                    await asyncio.sleep(0.1)
+            assert received == [health_topic(OTHER, AGENT, "cam-1")]
+            listening.cancel()
+    finally:
+        outbox.close()

@@ -210,7 +210,9 @@ async def test_a_browser_user_reports_a_fix_and_the_task_closes_when_the_camera_
         state_dir=tmp_path / "agent",
         reports=None,
         metrics_port=0,
-        mqtt=MqttConfig(host=amqtt_broker.host, port=amqtt_broker.port, heartbeat=2),
+        mqtt=MqttConfig(
+            host=amqtt_broker.host, port=amqtt_broker.port, heartbeat=2, protocol="3.1.1"
+        ),
         cameras=[CameraConfig(id=cid, url=cam.url) for cid, cam in sim.cameras.items()],
     )
     async with serve_api(db_url, tmp_path) as base, asyncio.TaskGroup() as group:
