@@ -1,12 +1,14 @@
 """``camnet jobs``: the scheduler process — repair tasks every tick, the daily roll-up.
 
 APScheduler runs here, in a process of its own, never inside web workers (STYLE.md;
-APScheduler #160: every worker would run every job). Two jobs:
+APScheduler #160: every worker would run every job). Three jobs:
 
 * ``tasks tick`` every ``tick_seconds`` (``api.tasks.tick``: raise, reopen, verify, close,
   escalate), at most one at a time; missed runs are coalesced into one.
 * ``daily roll-up`` at 00:10 Asia/Ho_Chi_Minh and once at start (``api.rollup.rollup_days``:
   camera-seconds per commune and local day, for uptime over months).
+* ``old reports pruned`` at 00:40 and once at start (``api.prune``): raw health reports
+  older than ``report_days`` (default 14; 0 keeps them for ever) are deleted.
 
 With ``mqtt_host`` set (``api.jobs_events``) a tick also runs as soon as the collector
 announces state changes and when the next grace period or deadline ends, and each tick
@@ -39,6 +41,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.jobs_events import JobsEvents
+from api.prune import prune_reports
 from api.rollup import rollup_days
 from api.task_rules import TaskRules
 from api.tasks import TickResult, tick
@@ -63,6 +66,12 @@ class JobsSettings(BrokerSettings):
     rules_file: Path | None = Field(
         None, description="YAML task rules (deploy/tasks.example.yaml); unset: the defaults."
     )
+    report_days: int = Field(
+        14,
+        ge=0,
+        description="Keep raw health reports this many days (0: for ever); daily prune. "
+        "The status intervals keep the whole history.",
+    )
     metrics_host: str = Field("127.0.0.1", description="Prometheus metrics listen address.")
     metrics_port: int = Field(9112, ge=0, le=65535, description="Metrics port; 0 turns it off.")
 
@@ -85,6 +94,9 @@ class JobsMetrics:
             "camnet_jobs_rollup_days", "Commune-days written by the roll-up.", registry=r
         )
         self.errors = Counter("camnet_jobs_errors", "Job runs that failed.", ["job"], registry=r)
+        self.pruned = Counter(
+            "camnet_jobs_reports_pruned", "Raw health reports deleted after their days.", registry=r
+        )
 
     def count(self, result: TickResult) -> None:
         """Add one tick's figures."""
@@ -102,9 +114,10 @@ class Jobs:
         metrics: JobsMetrics,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         after_tick: Callable[[TickResult], None] | None = None,
+        report_days: int = 0,
     ) -> None:
         self.engine, self.rules, self.metrics, self.clock = engine, rules, metrics, clock
-        self.after_tick = after_tick
+        self.after_tick, self.report_days = after_tick, report_days
         self._one_at_a_time = threading.Lock()  # periodic, woken and due ticks queue up
 
     def run_tick(self) -> TickResult | None:
@@ -152,11 +165,25 @@ class Jobs:
         log.info("daily roll-up: %d commune-days", days)
         return days
 
+    def run_prune(self) -> int | None:
+        """Delete raw reports older than ``report_days`` (0: none); None if it failed."""
+        if not self.report_days:
+            return 0
+        try:
+            deleted = prune_reports(self.engine, self.clock() - timedelta(days=self.report_days))
+        except SQLAlchemyError:
+            self.metrics.errors.labels("prune").inc()
+            log.exception("pruning old reports failed; it runs again tomorrow")
+            return None
+        self.metrics.pruned.inc(deleted)
+        log.info("reports older than %d days deleted: %d", self.report_days, deleted)
+        return deleted
+
 
 def run_jobs(settings: JobsSettings, rules: TaskRules, engine: Engine) -> None:
     """Run the scheduler until SIGTERM or SIGINT; the running job finishes first."""
     metrics = JobsMetrics()
-    jobs = Jobs(engine, rules, metrics)
+    jobs = Jobs(engine, rules, metrics, report_days=settings.report_days)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -219,6 +246,16 @@ def start_scheduler(settings: JobsSettings, jobs: Jobs) -> tuple[BaseScheduler, 
         coalesce=True,
         misfire_grace_time=3600,
         next_run_time=now,  # once at start, then every day at 00:10
+    )
+    scheduler.add_job(
+        jobs.run_prune,
+        CronTrigger(hour=0, minute=40, timezone=VN),
+        id="prune",
+        name="old reports pruned",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=3600,
+        next_run_time=now,
     )
     scheduler.start()
     if events is not None:

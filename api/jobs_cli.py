@@ -85,12 +85,14 @@ def main_jobs(args: argparse.Namespace) -> int:
         if not args.once:
             run_jobs(settings, rules, engine)
             return 0
-        jobs = Jobs(engine, rules, JobsMetrics())
+        jobs = Jobs(engine, rules, JobsMetrics(), report_days=settings.report_days)
         result = jobs.run_tick()
         days = jobs.run_rollup()
+        pruned = jobs.run_prune()
     finally:
         engine.dispose()
     rolled = "bỏ qua / skipped" if days is None else f"{days} ngày-xã / commune-days"
+    rolled += f"; báo cáo cũ đã xoá / old reports deleted: {'?' if pruned is None else pruned}"
     if result is None:
         sys.stdout.write(f"tick thất bại / tick failed (see the log); roll-up: {rolled}\n")
         return 1

@@ -160,3 +160,48 @@ def test_the_process_ticks_serves_metrics_and_stops_on_sigterm(engine: Engine) -
     assert proc.returncode == 0, err
     assert "camnet jobs stopped" in err
     assert count_tasks(engine) == 1  # many ticks, still one task
+
+
+def add_reports(engine: Engine, ages_days: list[float]) -> None:
+    now = datetime.now(UTC)
+    rows = [
+        {"report_id": f"{i:032x}", "camera_id": "cam-2", "agent_id": "agent-00001",
+         "probed_at": now - timedelta(days=age), "received_at": now - timedelta(days=age),
+         "status": "ok", "cause": None, "faults": ""}
+        for i, age in enumerate(ages_days)
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(store.HEALTH.insert(), rows)
+
+
+def report_ages(engine: Engine) -> list[float]:
+    now = datetime.now(UTC)
+    with engine.connect() as conn:
+        stamps = conn.scalars(select(store.HEALTH.c.probed_at)).all()
+    return sorted(
+        round((now - s.replace(tzinfo=s.tzinfo or UTC)).total_seconds() / 86400) for s in stamps
+    )
+
+
+def test_once_deletes_reports_older_than_the_kept_days(engine: Engine) -> None:
+    add_reports(engine, [30, 20, 15, 13, 1])
+    url = engine.url.render_as_string(hide_password=False)
+    keep_all = run(
+        "jobs", "--once", "--db", url, env={**os.environ, "CAMNET_JOBS_REPORT_DAYS": "0"}
+    )
+    assert keep_all.returncode == 0, keep_all.stderr
+    assert "old reports deleted: 0" in keep_all.stdout
+    assert report_ages(engine) == [1, 13, 15, 20, 30]
+    done = run("jobs", "--once", "--db", url, env={**os.environ, "CAMNET_JOBS_REPORT_DAYS": "14"})
+    assert done.returncode == 0, done.stderr
+    assert "old reports deleted: 3" in done.stdout
+    assert report_ages(engine) == [1, 13]
+
+
+def test_prune_deletes_in_batches(engine: Engine) -> None:
+    from api.prune import prune_reports
+
+    add_reports(engine, [9, 8, 7, 6, 5, 0.25])
+    assert prune_reports(engine, datetime.now(UTC) - timedelta(days=1), batch=2) == 5
+    assert report_ages(engine) == [0]
+    assert prune_reports(engine, datetime.now(UTC) - timedelta(days=1), batch=2) == 0
