@@ -20,6 +20,7 @@ MODULES = (
     "benchmarks.api",
     "benchmarks.evaluation",
     "benchmarks.storage",
+    "benchmarks.outbox",
 )
 
 
