@@ -6,7 +6,7 @@ acknowledges and drops the message, and the agent would delete it from its outbo
 answers with a PUBACK reason code ("Not authorized", 0x87), which aiomqtt 2.5 receives
 and ignores. :class:`Client` keeps it and raises :class:`PublishRefusedError` from
 ``publish``, so the message stays in the outbox and the refusal is logged. The agent
-speaks MQTT 5 and falls back to 3.1.1 for a broker that only speaks that (amqtt).
+speaks MQTT 5 unless ``mqtt.protocol`` says 3.1.1 (for amqtt, which has no MQTT 5).
 
 Like ``collector/mqtt_read.py`` this reaches into aiomqtt's paho client; it is the one
 module of the agent that does.
@@ -26,8 +26,6 @@ from paho.mqtt.properties import Properties
 
 #: The message id paho gave the publish running in this task (each send is its own task).
 _MID: ContextVar[int | None] = ContextVar("camnet_publish_mid", default=None)
-#: CONNACK codes that mean "speak an older protocol": 3.1.1's 1, MQTT 5's 0x84.
-OLD_PROTOCOL_CODES = {1, 0x84}
 #: How long the broker keeps an MQTT 5 session after the link drops (3.1.1: for ever).
 SESSION_EXPIRY = 86_400
 
@@ -88,12 +86,6 @@ class Client(aiomqtt.Client):
         mid = _MID.get()
         if mid is not None and (reason := self._refused.pop(mid, None)) is not None:
             raise PublishRefusedError(topic, reason)
-
-
-def speaks_older_protocol(exc: aiomqtt.MqttError) -> bool:
-    """Whether a CONNACK refusal asks for an older protocol version."""
-    rc = getattr(exc, "rc", None)
-    return int(getattr(rc, "value", rc if isinstance(rc, int) else -1)) in OLD_PROTOCOL_CODES
 
 
 class ClosingSSLSocket(ssl.SSLSocket):

@@ -38,7 +38,6 @@ from agent.mqtt_client import (
     PublishRefusedError,
     abandon,
     session_options,
-    speaks_older_protocol,
 )
 from agent.outbox import Outbox, OutboxMessage, drain
 from agent.snapshots import SnapshotPolicy, make_snapshot
@@ -104,7 +103,7 @@ class MqttPublisher:
         self.metrics = metrics
         self.version = version[:40]
         self.connections = 0
-        self._v5 = settings.protocol == "5"  # and 3.1.1 if the broker says it speaks only that
+        self._v5 = settings.protocol == "5"
         self._tls = settings.ssl_context()
         if self._tls is not None:
             self._tls.sslsocket_class = ClosingSSLSocket
@@ -283,11 +282,9 @@ class MqttPublisher:
             await client.__aenter__()
         except MqttConnectError as exc:
             abandon(client)
-            if self._v5 and speaks_older_protocol(exc):  # amqtt: MQTT 3.1.1 only
-                self._v5 = False
-                log.info("MQTT %s:%d: MQTT 3.1.1 only (refused publishes go unseen)", host, port)
-                return await self._connection()
-            raise BrokerRefusedError(host, port, str(exc)) from exc
+            hint = "; a broker without MQTT 5 needs mqtt.protocol: 3.1.1" if self._v5 else ""
+            detail = f"{exc}{hint}"
+            raise BrokerRefusedError(host, port, detail) from exc
         except aiomqtt.MqttError as exc:
             abandon(client)
             raise PublishError(host, port, str(exc) or "cannot connect") from exc
