@@ -4,10 +4,11 @@
   while the collector is away the broker queues its QoS 1 messages.
 * Shared subscriptions (``$share/<group>/camnet/v1/...``) let several collectors split the
   load on a clustered broker; an empty group subscribes plainly (amqtt has no $share).
-* Acknowledgement only after commit: the client acks QoS 1 messages itself (paho's
-  ``manual_ack``; aiomqtt has no public switch yet — aiomqtt #345/#346), after the batch
-  is stored, so a SIGKILL between receipt and commit makes the broker deliver again and
-  the ``report_id`` dedup drops what was already stored. The broker's in-flight window
+* Acknowledgement only after commit: the collector acks QoS 1 messages itself (paho's
+  ``manual_ack``; aiomqtt has no public switch yet — aiomqtt #345/#346; the PUBACKs of a
+  batch go out in one write, see ``collector/mqtt_read.py``), after the batch is stored,
+  so a SIGKILL between receipt and commit makes the broker deliver again and the
+  ``report_id`` dedup drops what was already stored. The broker's in-flight window
   (mosquitto ``max_inflight_messages``) bounds the messages held in memory.
 * Subscribe again inside every connection (Home Assistant #7958); reconnect with
   exponential backoff and full jitter; a failed transaction drops the connection so the
@@ -33,7 +34,7 @@ from collector.coverage_live import LiveCoverage
 from collector.events import STATE_TOPIC, CameraChange, state_messages
 from collector.ingest import Ingestor
 from collector.metrics import CollectorMetrics
-from collector.mqtt_read import ReadGate
+from collector.mqtt_read import ReadGate, Received
 from collector.ratio import ratio_now
 from collector.settings import CollectorSettings
 from collector.state import Change
@@ -131,8 +132,9 @@ class Collector:
             await asyncio.sleep(random.uniform(0.1, cap))  # noqa: S311 - jitter, not security
 
     async def _session(self, client: aiomqtt.Client) -> None:
-        queue: asyncio.Queue[aiomqtt.Message | aiomqtt.MqttError] = asyncio.Queue()
-        gate = ReadGate(client, high=4 * self.settings.batch_size, queued=queue.qsize)
+        queue: asyncio.Queue[Received | aiomqtt.MqttError] = asyncio.Queue()
+        high = 4 * self.settings.batch_size
+        gate = ReadGate(client, high, deliver=queue.put_nowait, queued=queue.qsize)
         gate.install()
         self.gate = gate
         # agents were not silent while *we* were away: their reports are queued for us
@@ -140,8 +142,8 @@ class Collector:
 
         async def read() -> None:
             try:
-                async for message in client.messages:
-                    queue.put_nowait(message)
+                async for message in client.messages:  # only what paho parsed (QoS 2)
+                    queue.put_nowait(Received.of(message))
                     gate.check()
             except aiomqtt.MqttError as exc:  # hand the failure to the store loop
                 queue.put_nowait(exc)
@@ -166,12 +168,12 @@ class Collector:
     async def _store_loop(
         self,
         client: aiomqtt.Client,
-        queue: asyncio.Queue[aiomqtt.Message | aiomqtt.MqttError],
+        queue: asyncio.Queue[Received | aiomqtt.MqttError],
         gate: ReadGate,
     ) -> None:
         s = self.settings
         while True:
-            batch: list[aiomqtt.Message | aiomqtt.MqttError] = []
+            batch: list[Received | aiomqtt.MqttError] = []
             with contextlib.suppress(TimeoutError):  # idle: still run the offline watchdog
                 batch.append(await asyncio.wait_for(queue.get(), s.watchdog_interval))
             deadline = time.monotonic() + s.batch_wait
@@ -190,21 +192,19 @@ class Collector:
                     break
             gate.check()
             failure = next((m for m in batch if isinstance(m, aiomqtt.MqttError)), None)
-            await self._store(client, [m for m in batch if isinstance(m, aiomqtt.Message)])
+            await self._store(client, gate, [m for m in batch if isinstance(m, Received)])
             if failure is not None:
                 raise failure
 
-    async def _store(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
+    async def _store(self, client: aiomqtt.Client, gate: ReadGate, batch: list[Received]) -> None:
         now = self.clock()
-        incoming = [Incoming(m.topic.value, _payload(m), now, bool(m.retain)) for m in batch]
+        incoming = [Incoming(m.topic, m.payload, now, m.retain) for m in batch]
         started = time.perf_counter()
         try:
             result = await asyncio.to_thread(self.ingestor.process, incoming, now)
         except Exception as exc:
             raise _StoreError from exc
-        for m in batch:
-            if m.qos > 0:
-                client._client.ack(m.mid, m.qos)  # see the module docstring
+        gate.ack(batch)  # only now: see the module docstring
         self.stored += len(batch)
         self.metrics.observe(result, time.perf_counter() - started, len(batch))
         if self.coverage is not None and self._coverage_ready and result.changes:
@@ -271,10 +271,3 @@ class _StoreError(Exception):
 
 def _faults(value: str) -> list[str]:
     return [f for f in value.split(",") if f]
-
-
-def _payload(message: aiomqtt.Message) -> bytes:
-    payload = message.payload
-    if isinstance(payload, bytes | bytearray):
-        return bytes(payload)
-    return str(payload).encode()

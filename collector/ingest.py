@@ -391,6 +391,6 @@ class Ingestor:
                 store.update_open_faults(conn, cam, change.faults, change.cause)
         rows = [store.state_row(c, self.states[c], self.camera_agent.get(c)) for c in work.dirty]
         store.bulk_rows(conn, store.STATE, rows, key="camera_id")
-        store.upsert(conn, store.PRESENCE, list(work.presence.values()), "agent_id")
+        store.bulk_rows(conn, store.PRESENCE, list(work.presence.values()), key="agent_id")
         store.insert_ignore(conn, store.SNAPSHOT, work.snapshots)
         store.insert_rows(conn, store.QUARANTINE, work.quarantine)

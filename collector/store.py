@@ -82,9 +82,11 @@ def bulk_rows(
     """Insert (or with ``key``, upsert) ``rows`` in one statement per batch.
 
     The hot path of ingest, so SQLAlchemy's per-row parameter processing is skipped:
-    PostgreSQL gets one ``INSERT ... SELECT FROM unnest(arrays)`` (one round trip, the
-    arrays adapted in C), SQLite the driver's ``executemany``. Timestamp columns are
-    converted the way ``UTCDateTime`` would. ``rows`` must not repeat a ``key``.
+    PostgreSQL gets one ``INSERT ... SELECT FROM unnest(arrays)`` (one round trip), SQLite
+    the driver's ``executemany``. (Rows as one JSON parameter, ``json_populate_recordset``,
+    saved about 1.2 ms of client CPU per 1,000 rows but cost PostgreSQL 1.5-2.5 ms more.)
+    Timestamp columns are converted the way ``UTCDateTime`` would. ``rows`` must not repeat
+    a ``key``.
     """
     if not rows:
         return
