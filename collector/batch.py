@@ -52,6 +52,18 @@ class Work:
     ops: list[tuple[str, str, Change]] = field(default_factory=list)  # (kind, camera, change)
     dirty: set[str] = field(default_factory=set)
     undo: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # camera -> (state, agent)
+    states: list[dict[str, Any]] = field(default_factory=list)  # camera_state rows
+    presence_rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Prepared:
+    """A batch ready to commit, and how to take it back out of the caches."""
+
+    work: Work
+    result: BatchResult
+    presence_before: dict[str, dict[str, Any]]
+    ids: set[str] = field(default_factory=set)  # report ids it stores
 
 
 def snapshot_row(snap: Snapshot) -> tuple[dict[str, Any] | None, str]:

@@ -25,11 +25,12 @@ import ssl
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import aiomqtt
 
 from agent.messages import HEALTH_FILTER, SNAPSHOT_FILTER, STATUS_FILTER
-from collector.batch import Incoming
+from collector.batch import Incoming, Prepared
 from collector.coverage_live import LiveCoverage
 from collector.events import STATE_TOPIC, CameraChange, state_messages
 from collector.ingest import Ingestor
@@ -171,42 +172,85 @@ class Collector:
         queue: asyncio.Queue[Received | aiomqtt.MqttError],
         gate: ReadGate,
     ) -> None:
-        s = self.settings
-        while True:
-            batch: list[Received | aiomqtt.MqttError] = []
-            with contextlib.suppress(TimeoutError):  # idle: still run the offline watchdog
-                batch.append(await asyncio.wait_for(queue.get(), s.watchdog_interval))
-            deadline = time.monotonic() + s.batch_wait
-            while len(batch) < s.batch_size:
-                if queue.empty():
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    try:
-                        batch.append(await asyncio.wait_for(queue.get(), left))
-                    except TimeoutError:
-                        break
-                else:
-                    batch.append(queue.get_nowait())
-                if isinstance(batch[-1], aiomqtt.MqttError):
-                    break
-            gate.check()
-            failure = next((m for m in batch if isinstance(m, aiomqtt.MqttError)), None)
-            await self._store(client, gate, [m for m in batch if isinstance(m, Received)])
-            if failure is not None:
-                raise failure
+        """Prepare batch N+1 while batch N commits; acknowledge N once it has committed.
 
-    async def _store(self, client: aiomqtt.Client, gate: ReadGate, batch: list[Received]) -> None:
-        now = self.clock()
-        incoming = [Incoming(m.topic, m.payload, now, m.retain) for m in batch]
-        started = time.perf_counter()
+        Ownership of the caches: a batch is prepared (caches changed), then committing;
+        if the session ends or a commit fails, what is not committed is undone, the later
+        batch first (see ``Ingestor.prepare``).
+        """
+        pending: _Pending | None = None  # committing in a thread
+        ready: Prepared | None = None  # prepared, not committing yet
         try:
-            result = await asyncio.to_thread(self.ingestor.process, incoming, now)
+            while True:
+                if pending is not None and queue.empty():
+                    await self._finish(client, gate, pending)  # nothing to overlap with
+                    pending = None
+                batch, failure = await self._collect(queue)
+                gate.check()
+                now, started = self.clock(), time.perf_counter()
+                incoming = [Incoming(m.topic, m.payload, now, m.retain) for m in batch]
+                ids = pending.prepared.ids if pending is not None else ()
+                work = asyncio.ensure_future(
+                    asyncio.to_thread(self.ingestor.prepare, incoming, now, ids)
+                )
+                try:
+                    ready = await asyncio.shield(work)
+                except asyncio.CancelledError:
+                    await asyncio.wait([work])  # the thread runs on: let it end, then undo
+                    if not work.cancelled() and work.exception() is None:
+                        ready = work.result()
+                    raise
+                except Exception as exc:  # prepare undid itself
+                    raise _StoreError from exc
+                if pending is not None:
+                    await self._finish(client, gate, pending)
+                    pending = None
+                commit = asyncio.ensure_future(asyncio.to_thread(self.ingestor.commit, ready))
+                pending, ready = _Pending(batch, ready, started, commit), None
+                if failure is not None:
+                    await self._finish(client, gate, pending)
+                    pending = None
+                    raise failure
+        finally:
+            await self._settle(pending, ready)
+
+    async def _collect(
+        self, queue: asyncio.Queue[Received | aiomqtt.MqttError]
+    ) -> tuple[list[Received], aiomqtt.MqttError | None]:
+        """Up to a batch of messages (none when idle: the watchdog still runs)."""
+        s = self.settings
+        batch: list[Received | aiomqtt.MqttError] = []
+        with contextlib.suppress(TimeoutError):
+            batch.append(await asyncio.wait_for(queue.get(), s.watchdog_interval))
+        deadline = time.monotonic() + s.batch_wait
+        while len(batch) < s.batch_size:
+            if batch and isinstance(batch[-1], aiomqtt.MqttError):
+                break  # the connection ended: store what came before it
+            if queue.empty():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(queue.get(), left))
+                except TimeoutError:
+                    break
+            else:
+                batch.append(queue.get_nowait())
+        failure = next((m for m in batch if isinstance(m, aiomqtt.MqttError)), None)
+        return [m for m in batch if isinstance(m, Received)], failure
+
+    async def _finish(self, client: aiomqtt.Client, gate: ReadGate, pending: _Pending) -> None:
+        """Wait for ``pending``'s commit, then acknowledge it and tell what changed."""
+        try:
+            await asyncio.shield(pending.commit)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
             raise _StoreError from exc
-        gate.ack(batch)  # only now: see the module docstring
-        self.stored += len(batch)
-        self.metrics.observe(result, time.perf_counter() - started, len(batch))
+        result = pending.prepared.result
+        gate.ack(pending.batch)  # only now: see the module docstring
+        self.stored += len(pending.batch)
+        self.metrics.observe(result, time.perf_counter() - pending.started, len(pending.batch))
         if self.coverage is not None and self._coverage_ready and result.changes:
             touched = await asyncio.to_thread(self.coverage.apply, result.changes)
             self._set_coverage_gauges(self.coverage, touched)
@@ -214,6 +258,18 @@ class Collector:
             log.info("camera %s → %s since %s", camera, change.status, change.at.isoformat())
         if self.settings.events and result.changes:
             self._announce(client, result.changes)
+
+    async def _settle(self, pending: _Pending | None, ready: Prepared | None) -> None:
+        """At the end of a session: undo what did not commit, the later batch first."""
+        failed = False
+        if pending is not None:
+            await asyncio.wait([pending.commit])
+            failed = pending.commit.cancelled() or pending.commit.exception() is not None
+        if ready is not None:
+            self.ingestor.undo(ready)
+        if pending is not None and failed:
+            self.ingestor.undo(pending.prepared)
+        # a batch committed but not acknowledged comes again and is dropped as a duplicate
 
     def _announce(self, client: aiomqtt.Client, changes: list[tuple[str, Change]]) -> None:
         """Publish the committed changes (QoS 0) without holding up the next batch."""
@@ -263,6 +319,15 @@ class Collector:
         with self.ingestor.engine.connect() as conn:
             figures = ratio_now(conn)
         return {c: r.ratio for c, r in figures.items() if r.ratio is not None}
+
+
+class _Pending(NamedTuple):
+    """A batch whose transaction runs in a thread."""
+
+    batch: list[Received]
+    prepared: Prepared
+    started: float
+    commit: asyncio.Future[None]
 
 
 class _StoreError(Exception):

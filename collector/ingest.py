@@ -7,59 +7,34 @@ state machine, and writes reports, intervals, states, presence, snapshots and qu
 rows in one transaction. Only after that commit may the consumer acknowledge the
 messages, so a crash anywhere loses nothing and stores nothing twice.
 
-The camera states and the registry are cached in memory; the cache is rebuilt from the
-database whenever a transaction fails.
+``process`` is ``prepare`` (validate, dedup, state machines, rows: CPU and one read) then
+``commit`` (the writes). The consumer overlaps them: it prepares batch N+1 while batch N
+commits, passing N's report ids so a report in both is still caught. ``prepare`` changes
+the caches and ``undo`` takes a prepared batch back out of them; batches are undone in
+the reverse order of their preparation. ``commit`` reads nothing but its batch's rows.
+
+The camera states and the registry are cached in memory.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from agent.messages import (
-    MAX_PAYLOAD,
-    TOPIC_ROOT,
-    AgentStatus,
-    HealthReport,
-    Snapshot,
-    parse_topic,
-)
+from agent.messages import MAX_PAYLOAD, AgentStatus, HealthReport, Snapshot
 from collector import store
-from collector.batch import BatchResult, Incoming, Work, short, snapshot_row, state_of
+from collector.batch import BatchResult, Incoming, Prepared, Work, snapshot_row, state_of
 from collector.models import Camera, as_utc
 from collector.state import Change, Hysteresis, State, advance, to_unknown
+from collector.validate import validate
 
 log = logging.getLogger(__name__)
 _MISSING: Any = object()
-_AGENTS = f"{TOPIC_ROOT}/agents/"
-_ROOT = f"{TOPIC_ROOT}/"
-
-
-def _kind_of(topic: str) -> str:
-    if topic.startswith(_AGENTS):
-        return "status"
-    return topic.rpartition("/")[2]
-
-
-def _topic_of(data: HealthReport | Snapshot | AgentStatus) -> str:
-    if isinstance(data, AgentStatus):
-        return f"{_AGENTS}{data.agent_id}/status"
-    kind = "health" if isinstance(data, HealthReport) else "snapshot"
-    return f"{TOPIC_ROOT}/{data.commune}/{data.agent_id}/{data.camera_id}/{kind}"
-
-
-def _topic_problem(topic: str) -> str:
-    """Why ``topic`` is not a camnet topic, or '' if it is one."""
-    try:
-        parse_topic(topic)
-    except ValueError as exc:
-        return str(exc)
-    return ""
 
 
 def _restore(cache: dict[str, Any], key: str, value: Any) -> None:
@@ -67,13 +42,6 @@ def _restore(cache: dict[str, Any], key: str, value: Any) -> None:
         cache.pop(key, None)
     else:
         cache[key] = value
-
-
-_MODELS: dict[str, type[HealthReport] | type[Snapshot] | type[AgentStatus]] = {
-    "health": HealthReport,
-    "snapshot": Snapshot,
-    "status": AgentStatus,
-}
 
 
 class Ingestor:
@@ -131,26 +99,53 @@ class Ingestor:
         """Store one batch in one transaction; return what happened.
 
         Raises the database's exception if the transaction fails; the caches are then
-        rebuilt, and the caller must not acknowledge the batch.
+        restored, and the caller must not acknowledge the batch.
         """
-        result, work = BatchResult(), Work()
-        presence_before = {k: dict(v) for k, v in self.presence.items()}  # one per agent
+        prepared = self.prepare(batch, now)
         try:
-            with self.engine.begin() as conn:
-                reports = self._parse(batch, work, result)
-                fresh = self._dedup(conn, reports, result)
-                for msg, report in fresh:
-                    self._apply_report(msg, report, work, result)
-                if now is not None:
-                    self._watchdog(now, work, result)
-                self._write(conn, work)
+            self.commit(prepared)
         except Exception:
-            for cam, (state, agent) in work.undo.items():  # only what this batch touched
-                _restore(self.states, cam, state)
-                _restore(self.camera_agent, cam, agent)
-            self.presence = presence_before
+            self.undo(prepared)
             raise
-        return result
+        return prepared.result
+
+    def prepare(
+        self, batch: list[Incoming], now: datetime | None = None, pending: Collection[str] = ()
+    ) -> Prepared:
+        """Everything but the writes; ``pending``: report ids of a batch not committed yet."""
+        result, work = BatchResult(), Work()
+        before = {k: dict(v) for k, v in self.presence.items()}  # one per agent
+        prepared = Prepared(work, result, before)
+        try:
+            reports = self._parse(batch, work, result)
+            with self.engine.connect() as conn:
+                fresh = self._dedup(conn, reports, result, pending)
+            for msg, report in fresh:
+                self._apply_report(msg, report, work, result)
+            if now is not None:
+                self._watchdog(now, work, result)
+        except Exception:
+            self.undo(prepared)
+            raise
+        # rows as of this batch: the next one may change the caches before this commits
+        work.states = [
+            store.state_row(c, self.states[c], self.camera_agent.get(c)) for c in work.dirty
+        ]
+        work.presence_rows = [dict(row) for row in work.presence.values()]
+        prepared.ids = {report.report_id for _, report in fresh}
+        return prepared
+
+    def commit(self, prepared: Prepared) -> None:
+        """Write a prepared batch in one transaction (raises if it fails)."""
+        with self.engine.begin() as conn:
+            self._write(conn, prepared.work)
+
+    def undo(self, prepared: Prepared) -> None:
+        """Take a prepared batch (not committed, or failed) back out of the caches."""
+        for cam, (state, agent) in prepared.work.undo.items():  # only what it touched
+            _restore(self.states, cam, state)
+            _restore(self.camera_agent, cam, agent)
+        self.presence = prepared.presence_before
 
     def _remember(self, cam: str, work: Work) -> None:
         if cam not in work.undo:
@@ -173,24 +168,9 @@ class Ingestor:
         result: BatchResult,
         reports: list[tuple[Incoming, HealthReport]],
     ) -> tuple[str | None, str]:
-        if len(msg.payload) > MAX_PAYLOAD:
-            return "too_large", f"{len(msg.payload)} bytes > {MAX_PAYLOAD}"
-        kind = _kind_of(msg.topic)
-        model = _MODELS.get(kind)
-        if model is None or not msg.topic.startswith(_ROOT):
-            return "bad_topic", _topic_problem(msg.topic)
-        try:
-            data = model.model_validate_json(msg.payload)
-        except ValidationError as exc:
-            kinds = {e["type"] for e in exc.errors()}
-            reason = "bad_json" if "json_invalid" in kinds else "bad_schema"
-            return reason, short(exc)
-        # ids in the payload are validated; the topic must be exactly the one they name
-        if msg.topic != _topic_of(data):
-            problem = _topic_problem(msg.topic)
-            if problem:
-                return "bad_topic", problem
-            return "topic_mismatch", "payload ids differ from the topic's"
+        data, reason, detail = validate(msg)
+        if data is None:
+            return reason, detail
         if isinstance(data, AgentStatus):
             self._apply_status(msg, data, work, result)
             return None, ""
@@ -212,12 +192,16 @@ class Ingestor:
         return known
 
     def _dedup(
-        self, conn: Connection, reports: list[tuple[Incoming, HealthReport]], result: BatchResult
+        self,
+        conn: Connection,
+        reports: list[tuple[Incoming, HealthReport]],
+        result: BatchResult,
+        pending: Collection[str],
     ) -> list[tuple[Incoming, HealthReport]]:
         stored = store.existing_report_ids(conn, (r.report_id for _, r in reports))
         fresh = []
         for msg, report in reports:
-            if report.report_id in stored:
+            if report.report_id in stored or report.report_id in pending:
                 result.duplicates += 1
                 continue
             stored.add(report.report_id)
@@ -389,8 +373,7 @@ class Ingestor:
                 )
             else:
                 store.update_open_faults(conn, cam, change.faults, change.cause)
-        rows = [store.state_row(c, self.states[c], self.camera_agent.get(c)) for c in work.dirty]
-        store.bulk_rows(conn, store.STATE, rows, key="camera_id")
-        store.bulk_rows(conn, store.PRESENCE, list(work.presence.values()), key="agent_id")
+        store.bulk_rows(conn, store.STATE, work.states, key="camera_id")
+        store.bulk_rows(conn, store.PRESENCE, work.presence_rows, key="agent_id")
         store.insert_ignore(conn, store.SNAPSHOT, work.snapshots)
         store.insert_rows(conn, store.QUARANTINE, work.quarantine)

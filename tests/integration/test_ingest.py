@@ -173,6 +173,38 @@ def test_a_failed_transaction_leaves_the_cache_as_it_was(engine: Engine) -> None
     assert ingest.states == before
 
 
+def test_a_report_of_the_batch_still_committing_is_a_duplicate(engine: Engine) -> None:
+    """The consumer prepares batch N+1 before N commits: N's ids are passed along."""
+    ingest = Ingestor(engine, RULES)
+    first = [incoming(health("cam-1", "ok", T0)), incoming(health("cam-2", "ok", T0))]
+    a = ingest.prepare(first)
+    b = ingest.prepare([first[1], incoming(health("cam-1", "ok", T0 + minutes(1)))], None, a.ids)
+    ingest.commit(a)
+    ingest.commit(b)
+    assert (a.result.accepted, b.result.accepted, b.result.duplicates) == (2, 1, 1)
+    assert count(engine, store.HEALTH) == 3
+    assert intervals(engine, "cam-2") == [("ok", 0, None)]
+
+
+def test_batches_prepared_ahead_are_undone_latest_first(engine: Engine) -> None:
+    """Batch N fails to commit while N+1 is prepared on top of it: both leave the caches."""
+    ingest = Ingestor(engine, RULES)
+    ingest.process([incoming(health("cam-1", "ok", T0))])
+    before, presence = dict(ingest.states), {k: dict(v) for k, v in ingest.presence.items()}
+    a = ingest.prepare([incoming(health("cam-1", "down", T0 + minutes(1)))])
+    b = ingest.prepare([incoming(health("cam-1", "down", T0 + minutes(2)))], None, a.ids)
+    assert b.result.changes  # the second down confirms it: built on top of a
+    with engine.begin() as conn:  # break a table every batch writes to
+        conn.exec_driver_sql("DROP TABLE camera_state")
+    with pytest.raises(Exception, match="camera_state"):
+        ingest.commit(a)
+    ingest.undo(b)
+    ingest.undo(a)
+    assert ingest.states == before
+    assert ingest.presence == presence
+    assert count(engine, store.HEALTH) == 1  # neither batch stored a report
+
+
 def test_migrations_match_the_models(tmp_path: object) -> None:
     """``alembic upgrade head`` builds exactly what ``collector.models`` declares."""
     from alembic.autogenerate import compare_metadata
