@@ -19,7 +19,9 @@ import tempfile
 import time
 import uuid
 from collections import namedtuple
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,8 @@ import paho.mqtt.client as mqtt
 from sqlalchemy import func, insert, select
 
 from agent.messages import HealthReport, status_for
-from benchmarks.doc import replace_section
-from benchmarks.probe import DOC, _machine, _verdict
+from benchmarks.cpu import cpu_seconds, postmaster_pid
+from benchmarks.ingest_doc import render, write_section
 from collector import models, store
 from collector.consumer import subscriptions
 from collector.db import create_schema, make_engine
@@ -38,7 +40,6 @@ from collector.settings import CollectorSettings
 from tests.broker_fixtures import Mosquitto
 from tests.db_fixtures import PostgresServer
 
-TARGET_RATE, TARGET_VS_BARE = 25_000.0, 0.5
 CAMNET = str(Path(sys.executable).with_name("camnet"))
 BARE, RAW = "bench-bare-aiomqtt", "bench-bare-raw"
 STALL, MIB = 60.0, 1024 * 1024  # STALL: seconds without progress before a step gives up
@@ -48,7 +49,8 @@ METRICS = ("brightness", "contrast", "sharpness", "noise", "saturation", "diff_l
 Cam = tuple[str, str, tuple[str, str | None, list[str]]]  # id, commune, steady condition
 
 
-Row = namedtuple("Row", "db n publish_rate bare_s raw_s seconds rss held")  # one round
+Row = namedtuple("Row", "db n publish_rate bare_s raw_s seconds rss held cpu")  # one round
+CPU_OF: dict[str, Callable[[], float]] = {}  # CPU seconds so far of the servers of a round
 
 
 def fleet(cameras: int, communes: int, rng: random.Random) -> list[Cam]:
@@ -95,6 +97,11 @@ def reports(cams: list[Cam], n: int, start: datetime, seed: int) -> list[tuple[s
         rep = HealthReport.model_validate(data)
         out.append((rep.topic(), rep.model_dump_json().encode()))
     return out
+
+
+def report_id(payload: bytes) -> str:
+    """The report id of a generated JSON report."""
+    return payload.split(b'"report_id":"', 1)[1][:32].decode()
 
 
 def seed(url: str, cams: list[Cam], start: datetime) -> Any:
@@ -228,9 +235,16 @@ def vm(pid: int, key: str) -> int:  # VmRSS, VmHWM (peak) in bytes
 
 
 def run_collector(
-    engine: Any, url: str, port: int, n: int, last_id: str, batch: int, log: Path
-) -> tuple[float, tuple[int, int]]:
-    """Run ``camnet collector`` until all ``n`` are committed: seconds, RSS ready and peak."""
+    engine: Any, url: str, port: int, n: int, ids: tuple[str, str], batch: int, log: Path
+) -> tuple[float, tuple[int, int, int], dict[str, float]]:
+    """Run ``camnet collector`` until all ``n`` are committed: seconds, RSS ready, mid and
+    peak, and the CPU seconds of the collector and (set by ``main``) the servers.
+
+    ``ids``: the middle and last report published. Batches commit in order, so the last
+    one stored means all are (checked by a count at the end); polling looks them up by
+    primary key (``count(*)`` every 50 ms would take PostgreSQL's CPU from the run).
+    """
+    mid_id, last_id = ids
     ready = f"collector {CollectorSettings().client_id}:"
     env = {**os.environ, "CAMNET_COLLECTOR_BATCH_SIZE": str(batch)}
     cmd = [CAMNET, "collector", "--db", url, "--mqtt-host", "127.0.0.1"]
@@ -243,11 +257,13 @@ def run_collector(
             if proc.poll() is not None or time.perf_counter() - t0 > 5 * STALL:
                 raise RuntimeError(f"collector did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.01)
+        cpu0 = {name: read() for name, read in CPU_OF.items()} | {"collector": 0.0}
+        cpu0["collector"] = cpu_seconds(proc.pid)
         t0 = shown = time.perf_counter()
         rss0, seen, mid = vm(proc.pid, "VmRSS"), -1, 0
-        while not stored(engine, last_id) or stored(engine) < n:
+        while not stored(engine, last_id):
             time.sleep(0.05)
-            if not mid and stored(engine) >= n // 2:
+            if not mid and stored(engine, mid_id):
                 mid = vm(proc.pid, "VmHWM")  # peak over the first half of the drain
             if proc.poll() is not None:
                 raise RuntimeError(f"collector exited:\n{log.read_text()[-3000:]}")
@@ -256,7 +272,12 @@ def run_collector(
                     raise RuntimeError(f"collector stuck at {now:,} of {n:,}")
                 shown, seen = time.perf_counter(), now
                 print(f"  collector: {now:,} ({now / (shown - t0):,.0f}/s)", flush=True)
-        return time.perf_counter() - t0, (rss0, mid or rss0, vm(proc.pid, "VmHWM"))
+        seconds = time.perf_counter() - t0
+        cpu = {name: read() - cpu0[name] for name, read in CPU_OF.items()}
+        cpu["collector"] = cpu_seconds(proc.pid) - cpu0["collector"]
+        if (got := stored(engine)) != n:
+            raise RuntimeError(f"{got} health rows stored (-1: quarantine), want {n}")
+        return seconds, (rss0, mid or rss0, vm(proc.pid, "VmHWM")), cpu
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -264,78 +285,6 @@ def run_collector(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def render(args: argparse.Namespace, rows: list[Row], size: float, minutes: float) -> str:
-    """Return the markdown section."""
-    a = args
-    lines = [
-        "## Collector ingest\n\nSustained ingest of the deployed `camnet collector` (one "
-        "process) from Debian's mosquitto into PostgreSQL and SQLite, against two bare "
-        "subscribers of the same broker in the same round: aiomqtt with auto-ack and no work "
-        "(the collector's MQTT stack; the ratio target is against it) and a raw asyncio socket "
-        "(the broker's ceiling). Each drains its own persistent session filled beforehand "
-        "(every PUBACK in: the publisher never competes for the CPUs) through the collector's "
-        "topic filters (a plain persistent subscription, its default) and "
-        f"`max_inflight_messages {a.max_inflight}`. Cameras start in "
-        "steady state (a `camera_state` row and an open interval each, as under a running "
-        "collector). The collector is timed from its start line (registry and states loaded) "
-        "to the last commit (polled every 50 ms); one row per report, none quarantined.\n",
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {_machine()}; mosquitto in memory, "
-        "PostgreSQL 15 with `fsync`, `synchronous_commit` and `full_page_writes` on, all on "
-        f"one machine. One province, {a.communes} communes (an agent each), {a.cameras:,} "
-        f"cameras; {a.reports:,} health reports of {size:.0f} bytes on average (about 3 % "
-        "down, 4 % degraded, 1 % transient flaps), an hour of probes in time order; batch "
-        f"size {a.batch_size}. Run time: {minutes:.1f} min.\n\nReproduce: `python -m "
-        f"benchmarks.ingest --cameras {a.cameras} --communes {a.communes} --reports "
-        f"{a.reports} --db {a.db} --max-inflight {a.max_inflight} --batch-size "
-        f"{a.batch_size}`\n\n| database | reports | seconds | reports/s | bare aiomqtt "
-        "reports/s | ratio to bare | raw socket reports/s | collector RSS ready → peak |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    notes = []
-    for r in rows:
-        ready, mid, peak = (v / MIB for v in r.rss)
-        rate, ratio = r.n / r.seconds, r.bare_s / r.seconds
-        cells = [r.db, f"{r.n:,}", f"{r.seconds:.1f}", f"{rate:,.0f}", f"{r.n / r.bare_s:,.0f}",
-                 f"{ratio:.2f}", f"{r.n / r.raw_s:,.0f}", f"{ready:.0f} → {peak:.0f}"]  # fmt: skip
-        lines.append("| " + " | ".join(cells) + f" MiB (+{peak - ready:.0f}) |")
-        first, second = mid - ready, peak - mid
-        bounded = second <= max(8.0, first / 4)
-        notes.append(
-            f"- {r.db}, collector memory bounded (the second half of the drain adds ≤ max(8 "
-            f"MiB, 1/4 of the first half): caches grow with the fleet, not with the backlog): "
-            f"+{first:.0f} then +{second:.0f} MiB — {_verdict(bounded)}. Mosquitto counted up "
-            f"to {r.held:,} reports in flight (sent, not yet acknowledged: in TCP buffers while "
-            "the collector pauses reading)."
-        )
-        if r.db == "postgresql":
-            notes.append(
-                f"- ≥ {TARGET_RATE:,.0f} reports/s into PostgreSQL on one process: {rate:,.0f} "
-                f"— {_verdict(rate >= TARGET_RATE)}.\n- ≥ {TARGET_VS_BARE:g} of the bare-"
-                f"subscriber rate (PostgreSQL): {ratio:.2f} — "
-                f"{_verdict(ratio >= TARGET_VS_BARE)}; of the raw-socket rate: "
-                f"{r.raw_s / r.seconds:.2f}."
-            )
-    lines += [
-        "\nPublishing (paho, QoS 1, acknowledged): "
-        + ", ".join(f"{r.publish_rate:,.0f} reports/s ({r.db} round)" for r in rows)
-        + ". In flight = the most reports mosquitto had sent the collector without a PUBACK "
-        "yet, from its packet log (`log_type debug`, on during the collector's drain only): "
-        "mosquitto 2.0.11 moves up to a whole window from the queue into flight on every PUBACK "
-        "(`db__message_delete_outgoing` counts the position of the acked message, not the "
-        "messages in flight), so a backlog streams towards the collector whole; the collector "
-        "therefore bounds itself (`collector/mqtt_read.py`: above 4 batches read but not "
-        "stored it stops reading the socket, and TCP backpressure keeps the rest in the "
-        "broker).\n",
-        *notes,
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def write_section(section: str, doc: Path = DOC) -> None:
-    """Replace (or append) the '## Collector ingest' section of ``doc``, nothing else."""
-    replace_section("Collector ingest", section, doc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -357,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generating {args.reports:,} reports for {args.cameras:,} cameras...", flush=True)
     messages = reports(cams, args.reports, start, 2)
     n, size = len(messages), sum(len(b) for _, b in messages) / len(messages)
-    last_id = messages[-1][1].split(b'"report_id":"', 1)[1][:32].decode()
+    mid_id, last_id = (report_id(m[1]) for m in (messages[n // 2], messages[-1]))
     (work := Path(tempfile.mkdtemp(prefix="camnet-bench-"))).chmod(0o755)  # for PG's own user
     broker, servers, rows = Mosquitto(work / "mqtt"), [], []
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally
@@ -382,13 +331,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  publish {pub:,.0f}/s, aiomqtt {n / bare:,.0f}/s, raw {n / raw:,.0f}/s")
             log, mark = work / f"collector-{db}.log", broker.log_path.stat().st_size
             debug_log(broker, True)  # to count what the collector holds: sent, not yet acked
-            secs, rss = run_collector(engine, url, broker.port, n, last_id, args.batch_size, log)
+            CPU_OF["mosquitto"] = partial(cpu_seconds, broker.pid or 0)
+            CPU_OF.pop("postgresql", None)
+            if db == "postgresql":
+                master = postmaster_pid(pg.datadir)
+                CPU_OF["postgresql"] = partial(cpu_seconds, master, children=True)
+            ids = (mid_id, last_id)
+            secs, rss, cpu = run_collector(engine, url, broker.port, n, ids, args.batch_size, log)
             debug_log(broker, False)
             held = most_unacked(broker.log_path.read_bytes()[mark:], settings.client_id)
-            if (got := stored(engine)) != n:
-                raise RuntimeError(f"{got} health rows stored (-1: quarantine), want {n}")
             engine.dispose()
-            rows.append(Row(db, n, pub, bare, raw, secs, rss, held))
+            rows.append(Row(db, n, pub, bare, raw, secs, rss, held, cpu))
     finally:
         signal.signal(signal.SIGTERM, previous)
         broker.stop()
