@@ -7,7 +7,7 @@ import binascii
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -16,9 +16,8 @@ from collector.models import as_utc
 from collector.state import Change, State
 
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """One MQTT message as received."""
+class Incoming(NamedTuple):
+    """One MQTT message as received (a tuple: made for every message, cheaply)."""
 
     topic: str
     payload: bytes

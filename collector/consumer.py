@@ -35,7 +35,7 @@ from collector.coverage_live import LiveCoverage
 from collector.events import STATE_TOPIC, CameraChange, state_messages
 from collector.ingest import Ingestor
 from collector.metrics import CollectorMetrics
-from collector.mqtt_read import ReadGate, Received
+from collector.mqtt_read import Inbox, ReadGate, Received
 from collector.ratio import ratio_now
 from collector.settings import CollectorSettings
 from collector.state import Change
@@ -133,9 +133,9 @@ class Collector:
             await asyncio.sleep(random.uniform(0.1, cap))  # noqa: S311 - jitter, not security
 
     async def _session(self, client: aiomqtt.Client) -> None:
-        queue: asyncio.Queue[Received | aiomqtt.MqttError] = asyncio.Queue()
+        inbox = Inbox()
         high = 4 * self.settings.batch_size
-        gate = ReadGate(client, high, deliver=queue.put_nowait, queued=queue.qsize)
+        gate = ReadGate(client, high, deliver=inbox.put, queued=inbox.qsize)
         gate.install()
         self.gate = gate
         # agents were not silent while *we* were away: their reports are queued for us
@@ -144,15 +144,15 @@ class Collector:
         async def read() -> None:
             try:
                 async for message in client.messages:  # only what paho parsed (QoS 2)
-                    queue.put_nowait(Received.of(message))
+                    inbox.put(Received.of(message))
                     gate.check()
             except aiomqtt.MqttError as exc:  # hand the failure to the store loop
-                queue.put_nowait(exc)
+                inbox.put(exc)
 
         # reading and storing run before SUBACK: a persistent session's backlog flows
         # right after CONNACK, and the gate may pause until some of it is stored
         reader = asyncio.create_task(read())
-        storer = asyncio.create_task(self._store_loop(client, queue, gate))
+        storer = asyncio.create_task(self._store_loop(client, inbox, gate))
         try:
             for topic in subscriptions(self.settings.share_group):
                 await client.subscribe(topic, qos=1)
@@ -169,7 +169,7 @@ class Collector:
     async def _store_loop(
         self,
         client: aiomqtt.Client,
-        queue: asyncio.Queue[Received | aiomqtt.MqttError],
+        inbox: Inbox,
         gate: ReadGate,
     ) -> None:
         """Prepare batch N+1 while batch N commits; acknowledge N once it has committed.
@@ -182,10 +182,10 @@ class Collector:
         ready: Prepared | None = None  # prepared, not committing yet
         try:
             while True:
-                if pending is not None and queue.empty():
+                if pending is not None and not inbox.qsize():
                     await self._finish(client, gate, pending)  # nothing to overlap with
                     pending = None
-                batch, failure = await self._collect(queue)
+                batch, failure = await self._collect(inbox)
                 gate.check()
                 now, started = self.clock(), time.perf_counter()
                 incoming = [Incoming(m.topic, m.payload, now, m.retain) for m in batch]
@@ -214,30 +214,17 @@ class Collector:
         finally:
             await self._settle(pending, ready)
 
-    async def _collect(
-        self, queue: asyncio.Queue[Received | aiomqtt.MqttError]
-    ) -> tuple[list[Received], aiomqtt.MqttError | None]:
+    async def _collect(self, inbox: Inbox) -> tuple[list[Received], aiomqtt.MqttError | None]:
         """Up to a batch of messages (none when idle: the watchdog still runs)."""
-        s = self.settings
-        batch: list[Received | aiomqtt.MqttError] = []
-        with contextlib.suppress(TimeoutError):
-            batch.append(await asyncio.wait_for(queue.get(), s.watchdog_interval))
+        s, batch = self.settings, list[Received]()
+        if not await inbox.wait(s.watchdog_interval):
+            return batch, None
         deadline = time.monotonic() + s.batch_wait
-        while len(batch) < s.batch_size:
-            if batch and isinstance(batch[-1], aiomqtt.MqttError):
-                break  # the connection ended: store what came before it
-            if queue.empty():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(queue.get(), left))
-                except TimeoutError:
-                    break
-            else:
-                batch.append(queue.get_nowait())
-        failure = next((m for m in batch if isinstance(m, aiomqtt.MqttError)), None)
-        return [m for m in batch if isinstance(m, Received)], failure
+        while (failure := inbox.take(s.batch_size - len(batch), batch)) is None:
+            left = deadline - time.monotonic()
+            if len(batch) >= s.batch_size or left <= 0 or not await inbox.wait(left):
+                break
+        return batch, failure
 
     async def _finish(self, client: aiomqtt.Client, gate: ReadGate, pending: _Pending) -> None:
         """Wait for ``pending``'s commit, then acknowledge it and tell what changed."""

@@ -198,7 +198,18 @@ class Ingestor:
         result: BatchResult,
         pending: Collection[str],
     ) -> list[tuple[Incoming, HealthReport]]:
-        stored = store.existing_report_ids(conn, (r.report_id for _, r in reports))
+        # Only a report no newer than its camera's last one can have been stored: a stored
+        # report moved ``last_report_at`` in the same transaction (replays and redeliveries
+        # are older). Newer ones need no lookup: most of them, most of the time.
+        states = self.states
+        maybe = [
+            r.report_id
+            for _, r in reports
+            if (s := states.get(r.camera_id)) is None
+            or s.last_report_at is None
+            or r.probed_at <= s.last_report_at
+        ]
+        stored = store.existing_report_ids(conn, maybe)
         fresh = []
         for msg, report in reports:
             if report.report_id in stored or report.report_id in pending:

@@ -83,6 +83,12 @@ def test_duplicates_are_stored_once_within_and_across_batches(engine: Engine) ->
     assert (first.accepted, first.duplicates, again.accepted, again.duplicates) == (1, 1, 0, 1)
     assert count(engine, store.HEALTH) == 1
     assert intervals(engine, "cam-1") == [("ok", 0, None)]
+    # an agent publishes an old report again (its PUBACK was lost) after newer ones
+    newer = Ingestor(engine, RULES)
+    newer.process([incoming(health("cam-1", "down", T0 + minutes(i))) for i in (1, 2)])
+    late = newer.process([msg])
+    assert (late.accepted, late.duplicates) == (0, 1)
+    assert count(engine, store.HEALTH) == 3
 
 
 @pytest.mark.parametrize(
