@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -93,6 +93,9 @@ async def test_broker_down_for_a_minute_loses_and_doubles_nothing(
             mosquitto.start()
             await report_round()
             await asyncio.wait_for(publisher.flush(), 90)
+            # leaving the block, the agent says it is offline: what the outage left (gaps
+            # from a minute before) must be gone; the clean stop's unknown may remain
+            outage_over = datetime.now(UTC) - timedelta(seconds=20)
         deadline = loop.time() + 90
         while len(stored_ids(engine)) < len(sent):
             assert loop.time() < deadline, f"{len(stored_ids(engine))} of {len(sent)} stored"
@@ -111,9 +114,11 @@ async def test_broker_down_for_a_minute_loses_and_doubles_nothing(
         unknown = conn.scalar(
             select(func.count())
             .select_from(store.INTERVAL)
-            .where(store.INTERVAL.c.status == "unknown")
+            .where(store.INTERVAL.c.status == "unknown", store.INTERVAL.c.start < outage_over)
         )
     assert states == len(CAMERAS)
     # the agent was never offline from the collector's point of view for long enough to
-    # leave a gap: replayed reports cover the outage, so no unknown interval remains
+    # leave a gap: replayed reports cover the outage, so no unknown interval remains from
+    # it (the clean stop does make the cameras unknown if the collector has caught up with
+    # the replay by then, or the replay's tail bridges it: that depends on its speed)
     assert unknown == 0
