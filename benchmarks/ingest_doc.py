@@ -28,7 +28,9 @@ def render(args: argparse.Namespace, rows: list[Any], size: float, minutes: floa
         "## Collector ingest\n\nSustained ingest of the deployed `camnet collector` (one "
         "process) from Debian's mosquitto into PostgreSQL and SQLite, against two bare "
         "subscribers of the same broker in the same round: aiomqtt with auto-ack and no work "
-        "(the collector's MQTT stack; the ratio target is against it) and a raw asyncio socket "
+        "(the MQTT client the collector connects with, whose PUBLISH parsing it replaces by "
+        "its own: see `collector/mqtt_read.py`; the ratio target is against it) and a raw "
+        "asyncio socket "
         "(the broker's ceiling). Each drains its own persistent session filled beforehand "
         "(every PUBACK in: the publisher never competes for the CPUs) through the collector's "
         "topic filters (a plain persistent subscription, its default) and "
@@ -85,6 +87,14 @@ def render(args: argparse.Namespace, rows: list[Any], size: float, minutes: floa
         total = sum(per.values())
         cells = [r.db, *(f"{per[k]:.1f}" if k in per else "-" for k in CPU_NAMES)]
         lines.append("| " + " | ".join([*cells, f"{total:.1f}", f"{ceiling(r):,.0f}"]) + " |")
+    lines.append(
+        "\nThe measured rate as a share of that ceiling: "
+        + ", ".join(f"{r.db} {r.n / r.seconds / ceiling(r):.0%}" for r in rows)
+        + ". The three processes share the machine: the collector's own CPU per report alone "
+        "would allow "
+        + ", ".join(f"{r.db} {1e6 / (r.cpu['collector'] / r.n * 1e6):,.0f}/s" for r in rows)
+        + " on one core of its own."
+    )
     lines += [
         "\nPublishing (paho, QoS 1, acknowledged): "
         + ", ".join(f"{r.publish_rate:,.0f} reports/s ({r.db} round)" for r in rows)
