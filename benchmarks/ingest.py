@@ -257,8 +257,8 @@ def run_collector(
             if proc.poll() is not None or time.perf_counter() - t0 > 5 * STALL:
                 raise RuntimeError(f"collector did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.01)
-        cpu0 = {name: read() for name, read in CPU_OF.items()} | {"collector": 0.0}
-        cpu0["collector"] = cpu_seconds(proc.pid)
+        readers = {"collector": partial(cpu_seconds, proc.pid), **CPU_OF}
+        cpu0 = {name: read() for name, read in readers.items()}
         t0 = shown = time.perf_counter()
         rss0, seen, mid = vm(proc.pid, "VmRSS"), -1, 0
         while not stored(engine, last_id):
@@ -273,8 +273,7 @@ def run_collector(
                 shown, seen = time.perf_counter(), now
                 print(f"  collector: {now:,} ({now / (shown - t0):,.0f}/s)", flush=True)
         seconds = time.perf_counter() - t0
-        cpu = {name: read() - cpu0[name] for name, read in CPU_OF.items()}
-        cpu["collector"] = cpu_seconds(proc.pid) - cpu0["collector"]
+        cpu = {name: read() - cpu0[name] for name, read in readers.items()}
         if (got := stored(engine)) != n:
             raise RuntimeError(f"{got} health rows stored (-1: quarantine), want {n}")
         return seconds, (rss0, mid or rss0, vm(proc.pid, "VmHWM")), cpu
