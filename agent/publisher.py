@@ -56,6 +56,8 @@ PUBLISH_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 10.0
 #: Seconds a clean stop may spend sending the retained ``offline`` status.
 STOP_TIMEOUT = 3.0
+#: Seconds a clean stop may spend delivering what the outbox holds (the rest waits on disk).
+STOP_FLUSH = 2.0
 
 
 def backoff_delay(attempt: int, cap: float, base: float = 1.0) -> float:
@@ -196,8 +198,10 @@ class MqttPublisher:
             self._stop.clear()
             self._task = asyncio.create_task(self._run(), name=f"camnet-mqtt-{self.agent_id}")
 
-    async def stop(self, grace: float = STOP_TIMEOUT + 2.0) -> None:
-        """Send the retained ``offline`` status if connected, disconnect, end the task.
+    async def stop(self, grace: float = STOP_FLUSH + STOP_TIMEOUT + 2.0) -> None:
+        """Deliver the outbox (``STOP_FLUSH`` s at most) and say ``offline`` if connected.
+
+        What is not delivered in time stays in the outbox for the next start.
 
         Args:
             grace: Seconds the goodbye may take before the task is cancelled.
@@ -312,6 +316,13 @@ class MqttPublisher:
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if done == {tasks[3]} and self.outbox.pending():  # stopping: the last reports
+                self._drained.clear()
+                tasks.append(asyncio.create_task(self._drained.wait()))
+                await asyncio.wait(
+                    tasks[:2] + tasks[4:], timeout=STOP_FLUSH, return_when=asyncio.FIRST_COMPLETED
+                )
+                done = {t for t in tasks[:3] if t.done()} | done
         finally:
             for task in tasks:
                 task.cancel()

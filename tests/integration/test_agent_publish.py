@@ -230,6 +230,14 @@ async def publisher(
         outbox.close()
 
 
+def left_in_outbox(tmp_path: Path) -> int:
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    try:
+        return outbox.pending()
+    finally:
+        outbox.close()
+
+
 # --------------------------------------------------------------------------- the daemon
 
 
@@ -392,6 +400,35 @@ async def test_reports_wait_in_the_outbox_while_the_broker_is_away(
             assert metrics.reconnects._value.get() == 1
             assert metrics.published.labels("health")._value.get() >= 60
     assert unique(listener.health()) == list(range(60))  # every report, in order, no gap
+
+
+async def test_a_clean_stop_delivers_the_outbox_first(
+    tmp_path: Path, amqtt_broker: EmbeddedBroker
+) -> None:
+    async with Listener(amqtt_broker.host, amqtt_broker.port) as listener:
+        async with publisher(tmp_path, settings(amqtt_broker.port, protocol=V311)) as pub:
+            await listener.wait_for(lambda: bool(listener.statuses()))  # connected
+            for i in range(200):
+                await pub.submit(report(f"c{i % 3}"))
+            pending_at_stop = pub.outbox.pending()
+        assert pending_at_stop > 0  # what the stop had to deliver
+        assert left_in_outbox(tmp_path) == 0
+        await listener.wait_for(lambda: listener.statuses()[-1].state == "offline")
+    assert unique(listener.health()) == list(range(200))
+
+
+async def test_a_stop_with_the_broker_away_keeps_the_outbox(
+    tmp_path: Path, amqtt_broker: EmbeddedBroker
+) -> None:
+    async with proxy_to(amqtt_broker.port, open_now=False) as proxy:
+        loop = asyncio.get_running_loop()
+        async with publisher(tmp_path, settings(proxy.port, protocol=V311)) as pub:
+            for i in range(5):
+                await pub.submit(report(f"c{i % 3}"))
+            stopping = loop.time()
+        assert loop.time() - stopping < 3.0
+        assert not pub.connected
+    assert left_in_outbox(tmp_path) == 5  # sent at the next start
 
 
 async def test_full_outbox_drops_the_oldest_and_the_status_says_so(
