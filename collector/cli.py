@@ -76,6 +76,7 @@ async def run_collector(settings: CollectorSettings) -> None:
 
         coverage = LiveCoverage(engine)
     collector = Collector(settings, ingestor, coverage=coverage)
+    await collector.load_coverage()  # before consuming: ingest does not wait for it later
     server = None
     if settings.metrics_port:
         server = await serve(collector.metrics.render, settings.metrics_host, settings.metrics_port)

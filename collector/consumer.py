@@ -86,6 +86,7 @@ class Collector:
         self.clock = clock
         self.coverage = coverage
         self._coverage_ready = False
+        self._coverage_backlog: list[tuple[str, Change]] | None = None  # while (re)loading
         self.connected = asyncio.Event()
         self.stored = 0  # messages committed since start (for tests and logs)
         self.gate: ReadGate | None = None  # the current connection's reader
@@ -97,7 +98,7 @@ class Collector:
             group.create_task(self._ratio_loop())
             group.create_task(self._connection_loop())
             if self.coverage is not None:
-                group.create_task(self._coverage_loop(self.coverage))
+                group.create_task(self._coverage_loop())
 
     async def _connection_loop(self) -> None:
         """Connect, consume, and reconnect after any broker or database failure."""
@@ -238,7 +239,9 @@ class Collector:
         gate.ack(pending.batch)  # only now: see the module docstring
         self.stored += len(pending.batch)
         self.metrics.observe(result, time.perf_counter() - pending.started, len(pending.batch))
-        if self.coverage is not None and self._coverage_ready and result.changes:
+        if self._coverage_backlog is not None:  # a reload is running: applied after it
+            self._coverage_backlog += result.changes
+        elif self.coverage is not None and self._coverage_ready and result.changes:
             touched = await asyncio.to_thread(self.coverage.apply, result.changes)
             self._set_coverage_gauges(self.coverage, touched)
         for camera, change in result.changes:
@@ -286,15 +289,35 @@ class Collector:
                     self.metrics.ratio.labels(commune).set(ratio)
             await asyncio.sleep(self.settings.ratio_interval)
 
-    async def _coverage_loop(self, coverage: LiveCoverage) -> None:
+    async def load_coverage(self) -> bool:
+        """Recompute coverage in a thread; apply after it the changes stored meanwhile.
+
+        The recompute reads the database after the backlog opened, so a change stored
+        before is in what it read and one stored after is applied again (idempotent).
+        Returns whether it worked (a failure is logged; the old coverage is kept).
+        """
+        if self.coverage is None:
+            return False
+        self._coverage_backlog = []
+        try:
+            computed = await asyncio.to_thread(self.coverage.compute)
+        except Exception:  # a coverage failure never stops ingest
+            log.exception("coverage: full recompute failed; trying again later")
+            computed = None
+        backlog, self._coverage_backlog = self._coverage_backlog, None
+        if computed is not None:
+            self.coverage.install(computed)
+            self._coverage_ready = True
+        if self._coverage_ready:
+            await asyncio.to_thread(self.coverage.apply, backlog)
+            self._set_coverage_gauges(self.coverage, self.coverage.communes)
+        return computed is not None
+
+    async def _coverage_loop(self) -> None:
+        if self._coverage_ready:  # loaded before the start: the next one is a reload
+            await asyncio.sleep(self.settings.coverage_reload)
         while True:
-            try:
-                await asyncio.to_thread(coverage.load)
-            except Exception:  # a coverage failure never stops ingest
-                log.exception("coverage: full recompute failed; trying again later")
-            else:
-                self._coverage_ready = True
-                self._set_coverage_gauges(coverage, coverage.communes)
+            await self.load_coverage()
             await asyncio.sleep(self.settings.coverage_reload)
 
     def _set_coverage_gauges(self, coverage: LiveCoverage, communes: Iterable[str]) -> None:

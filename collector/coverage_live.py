@@ -3,7 +3,9 @@
 At start (and every ``reload`` seconds, to pick up new cameras and key areas) the whole
 province is computed (``load_province``: about 1.5 s for 15,000 cameras); after each
 stored batch only the communes whose cameras changed are updated (``set_working``: about
-a millisecond each), and their ``camnet_commune_coverage`` gauges set.
+a millisecond each), and their ``camnet_commune_coverage`` gauges set. The collector loads
+it once before it consumes, and applies the changes stored during a reload after it
+(``Collector.load_coverage``), so a reload never misses one.
 """
 
 from __future__ import annotations
@@ -30,9 +32,16 @@ class LiveCoverage:
         self._commune_of: dict[str, str] = {}
 
     def load(self) -> None:
-        """Full recompute from the database (blocking: run it in a thread)."""
+        """Full recompute from the database, used at once (blocking: run it in a thread)."""
+        self.install(self.compute())
+
+    def compute(self) -> dict[str, CommuneCoverage]:
+        """Full recompute from the database, not used yet (blocking: run it in a thread)."""
         with self.engine.connect() as conn:
-            communes = load_province(conn, working=self.working)
+            return load_province(conn, working=self.working)
+
+    def install(self, communes: dict[str, CommuneCoverage]) -> None:
+        """Use ``communes`` from :meth:`compute` from now on."""
         self.communes = communes
         self._commune_of = {c.id: code for code, cov in communes.items() for c in cov.cameras}
         log.info("coverage: %d communes, %d cameras", len(communes), len(self._commune_of))

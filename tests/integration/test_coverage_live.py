@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from collector.consumer import Collector
-from collector.coverage import load_commune
+from collector.coverage import CommuneCoverage, load_commune
 from collector.coverage_live import LiveCoverage
 from collector.db import create_schema, make_engine
 from collector.ingest import Ingestor
@@ -95,6 +96,63 @@ async def test_coverage_gauges_follow_state_changes(
             await pub.publish(report.topic(), report.model_dump_json(), qos=1)
             await until(lambda: gauge(collector) == pytest.approx(both.fraction / 2, rel=0.02))
     finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+class HeldCoverage(LiveCoverage):
+    """Real coverage whose recompute, once it has read the database, waits to be let go."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.has_read, self.go = threading.Event(), threading.Event()
+        self.go.set()
+
+    def compute(self) -> dict[str, CommuneCoverage]:
+        computed = super().compute()
+        self.has_read.set()
+        self.go.wait(20)
+        return computed
+
+
+async def test_changes_stored_during_a_reload_are_not_lost(
+    amqtt_broker: bf.EmbeddedBroker, engine: Engine
+) -> None:
+    settings = CollectorSettings(
+        mqtt_host=amqtt_broker.host, mqtt_port=amqtt_broker.port, share_group="", metrics_port=0,
+        batch_wait=0.01, worse_after=1, better_after=1, coverage_reload=3600,
+    )  # fmt: skip
+    coverage = HeldCoverage(engine)
+    collector = Collector(
+        settings, Ingestor(engine, Hysteresis(worse_after=1, better_after=1)), coverage=coverage
+    )
+    assert await collector.load_coverage()  # as `camnet collector` does before consuming
+    assert gauge(collector) == 0.0
+    task = asyncio.create_task(collector.run())
+    try:
+        await asyncio.wait_for(collector.connected.wait(), 10)
+        coverage.go.clear()
+        coverage.has_read.clear()
+        reload = asyncio.create_task(collector.load_coverage())
+        await asyncio.to_thread(coverage.has_read.wait, 10)  # it read: nobody reported yet
+        async with aiomqtt.Client(amqtt_broker.host, amqtt_broker.port) as pub:
+            for cam in ("cam-1", "cam-2"):
+                report = health(cam, "ok", datetime.now(UTC))
+                await pub.publish(report.topic(), report.model_dump_json(), qos=1)
+        end = asyncio.get_running_loop().time() + 10
+        while collector.stored < 2:  # both stored while the reload holds what it read
+            assert asyncio.get_running_loop().time() < end, "reports not stored"
+            await asyncio.sleep(0.02)
+        coverage.go.set()
+        assert await reload
+        with engine.connect() as conn:
+            both = load_commune(conn, "00001").summary()["main_road"]
+        assert both.fraction is not None
+        assert both.fraction > 0
+        assert gauge(collector) == pytest.approx(both.fraction)  # not the stale 0 it read
+    finally:
+        coverage.go.set()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
