@@ -24,6 +24,7 @@ import random
 import ssl
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -41,6 +42,9 @@ from collector.settings import CollectorSettings
 from collector.state import Change
 
 log = logging.getLogger(__name__)
+#: Batches committing or queued to commit while the next one is prepared: two keep the
+#: database busy when a prepare runs short, and the collector when a commit runs long.
+QUEUED = 2
 Clock = Callable[[], datetime]
 
 
@@ -87,6 +91,7 @@ class Collector:
         self.coverage = coverage
         self._coverage_ready = False
         self._coverage_backlog: list[tuple[str, Change]] | None = None  # while (re)loading
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="camnet-commit")
         self.connected = asyncio.Event()
         self.stored = 0  # messages committed since start (for tests and logs)
         self.gate: ReadGate | None = None  # the current connection's reader
@@ -94,11 +99,15 @@ class Collector:
 
     async def run(self) -> None:
         """Consume until cancelled; keep the ratio gauges fresh meanwhile."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._ratio_loop())
-            group.create_task(self._connection_loop())
-            if self.coverage is not None:
-                group.create_task(self._coverage_loop())
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="camnet-commit")
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._ratio_loop())
+                group.create_task(self._connection_loop())
+                if self.coverage is not None:
+                    group.create_task(self._coverage_loop())
+        finally:
+            self._committer.shutdown(wait=False)  # settled: nothing is left in it
 
     async def _connection_loop(self) -> None:
         """Connect, consume, and reconnect after any broker or database failure."""
@@ -175,22 +184,27 @@ class Collector:
     ) -> None:
         """Prepare batch N+1 while batch N commits; acknowledge N once it has committed.
 
+        Commits run one after the other in one thread: N+1 is queued there as soon as it
+        is prepared, so it starts the moment N has committed (no trip through the event
+        loop between two transactions), and is never written if N failed. Up to
+        ``QUEUED`` batches commit or wait to; reports of all of them count as stored for
+        the dedup of the batch being prepared.
         Ownership of the caches: a batch is prepared (caches changed), then committing;
         if the session ends or a commit fails, what is not committed is undone, the later
         batch first (see ``Ingestor.prepare``).
         """
-        pending: _Pending | None = None  # committing in a thread
-        ready: Prepared | None = None  # prepared, not committing yet
+        inflight: list[_Pending] = []  # committing or queued to commit, oldest first
+        ready: Prepared | None = None  # prepared, not queued yet
         try:
             while True:
-                if pending is not None and not inbox.qsize():
-                    await self._finish(client, gate, pending)  # nothing to overlap with
-                    pending = None
+                while inflight and not inbox.qsize():  # nothing to overlap with
+                    await self._finish(client, gate, inflight[0])
+                    inflight.pop(0)
                 batch, failure = await self._collect(inbox)
                 gate.check()
                 now, started = self.clock(), time.perf_counter()
                 incoming = [Incoming(m.topic, m.payload, now, m.retain) for m in batch]
-                ids = pending.prepared.ids if pending is not None else ()
+                ids = set().union(*(p.prepared.ids for p in inflight)) if inflight else ()
                 work = asyncio.ensure_future(
                     asyncio.to_thread(self.ingestor.prepare, incoming, now, ids)
                 )
@@ -203,17 +217,25 @@ class Collector:
                     raise
                 except Exception as exc:  # prepare undid itself
                     raise _StoreError from exc
-                if pending is not None:
-                    await self._finish(client, gate, pending)
-                    pending = None
-                commit = asyncio.ensure_future(asyncio.to_thread(self.ingestor.commit, ready))
-                pending, ready = _Pending(batch, ready, started, commit), None
+                before = inflight[-1].done if inflight else None
+                done = self._committer.submit(self._commit_after, ready, before)
+                commit = asyncio.wrap_future(done)
+                commit.add_done_callback(_retrieved)  # a failure is raised by _finish or undone
+                inflight.append(_Pending(batch, ready, started, commit, done))
+                ready = None
+                while len(inflight) > QUEUED or (inflight and failure is not None):
+                    await self._finish(client, gate, inflight[0])
+                    inflight.pop(0)
                 if failure is not None:
-                    await self._finish(client, gate, pending)
-                    pending = None
                     raise failure
         finally:
-            await self._settle(pending, ready)
+            await self._settle(inflight, ready)
+
+    def _commit_after(self, prepared: Prepared, before: Future[None] | None) -> None:
+        """Commit ``prepared`` (in the commit thread) unless the batch before it failed."""
+        if before is not None and (before.cancelled() or before.exception() is not None):
+            raise _StoreError("the batch before this one was not stored")
+        self.ingestor.commit(prepared)
 
     async def _collect(self, inbox: Inbox) -> tuple[list[Received], aiomqtt.MqttError | None]:
         """Up to a batch of messages (none when idle: the watchdog still runs)."""
@@ -249,16 +271,16 @@ class Collector:
         if self.settings.events and result.changes:
             self._announce(client, result.changes)
 
-    async def _settle(self, pending: _Pending | None, ready: Prepared | None) -> None:
+    async def _settle(self, inflight: list[_Pending], ready: Prepared | None) -> None:
         """At the end of a session: undo what did not commit, the later batch first."""
-        failed = False
-        if pending is not None:
-            await asyncio.wait([pending.commit])
-            failed = pending.commit.cancelled() or pending.commit.exception() is not None
         if ready is not None:
             self.ingestor.undo(ready)
-        if pending is not None and failed:
-            self.ingestor.undo(pending.prepared)
+        for pending in reversed(inflight):  # the thread's outcome, whoever cancelled what
+            outcome = asyncio.wrap_future(pending.done)
+            outcome.add_done_callback(_retrieved)
+            await asyncio.wait([outcome])
+            if pending.done.cancelled() or pending.done.exception() is not None:
+                self.ingestor.undo(pending.prepared)
         # a batch committed but not acknowledged comes again and is dropped as a duplicate
 
     def _announce(self, client: aiomqtt.Client, changes: list[tuple[str, Change]]) -> None:
@@ -332,12 +354,19 @@ class Collector:
 
 
 class _Pending(NamedTuple):
-    """A batch whose transaction runs in a thread."""
+    """A batch whose transaction runs (or waits to run) in the commit thread."""
 
     batch: list[Received]
     prepared: Prepared
     started: float
-    commit: asyncio.Future[None]
+    commit: asyncio.Future[None]  # awaited by the event loop (shielded)
+    done: Future[None]  # the thread's own outcome
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    """Mark a commit's outcome as seen (its failure is handled elsewhere)."""
+    if not future.cancelled():
+        future.exception()
 
 
 class _StoreError(Exception):

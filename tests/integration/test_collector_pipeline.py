@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import Future
 from datetime import timedelta
 
 import aiomqtt
 import pytest
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from collector import store
-from collector.consumer import Collector
+from collector.batch import Incoming
+from collector.consumer import Collector, _StoreError
 from collector.db import create_schema, make_engine
 from collector.ingest import Ingestor
 from collector.state import Hysteresis
@@ -122,3 +125,30 @@ async def test_failed_commits_lose_nothing_and_store_nothing_twice(
     want = [("cam-0", "ok", 0, 25), ("cam-0", "down", 25, 45), ("cam-0", "ok", 45, None)]
     want += [(camera, "ok", 0, None) for camera in CAMERAS[1:]]
     assert intervals(engine) == want
+
+
+def test_a_batch_queued_behind_a_failed_commit_is_not_written(engine: Engine) -> None:
+    s = settings("127.0.0.1", 1883, client_id="chain")
+    ingestor = Ingestor(engine, RULES)
+    collector = Collector(s, ingestor)
+    at = T0 + timedelta(minutes=1)
+
+    def batch(minute: int) -> list[Incoming]:
+        reports = [health(c, "ok", T0 + timedelta(minutes=minute)) for c in CAMERAS]
+        return [Incoming(r.topic(), r.model_dump_json().encode(), at) for r in reports]
+
+    first = ingestor.prepare(batch(0), at)
+    second = ingestor.prepare(batch(1), at, first.ids)
+    flag(engine, True)
+    failed: Future[None] = Future()
+    failed.set_exception(RuntimeError("injected failure"))
+    with pytest.raises(DBAPIError, match="injected failure"):
+        ingestor.commit(first)
+    with pytest.raises(_StoreError):
+        collector._commit_after(second, failed)  # the chain itself
+    flag(engine, False)
+    assert count(engine, store.HEALTH) == 0  # the trigger did not stop the second: the chain did
+    ok: Future[None] = Future()
+    ok.set_result(None)
+    collector._commit_after(first, ok)
+    assert count(engine, store.HEALTH) == len(CAMERAS)
