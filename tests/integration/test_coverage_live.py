@@ -61,13 +61,18 @@ def gauge(collector: Collector, kind: str = "main_road") -> float | None:
     return None
 
 
+def collector_settings(broker: bf.EmbeddedBroker, **extra: float) -> CollectorSettings:
+    """Quick batches; one report confirms a change."""
+    return CollectorSettings(
+        mqtt_host=broker.host, mqtt_port=broker.port, share_group="", metrics_port=0,
+        batch_wait=0.01, worse_after=1, better_after=1, **extra,
+    )  # fmt: skip
+
+
 async def test_coverage_gauges_follow_state_changes(
     amqtt_broker: bf.EmbeddedBroker, engine: Engine
 ) -> None:
-    settings = CollectorSettings(
-        mqtt_host=amqtt_broker.host, mqtt_port=amqtt_broker.port, share_group="", metrics_port=0,
-        batch_wait=0.01, worse_after=1, better_after=1,
-    )  # fmt: skip
+    settings = collector_settings(amqtt_broker)
     rules = Hysteresis(worse_after=1, better_after=1)
     collector = Collector(settings, Ingestor(engine, rules), coverage=LiveCoverage(engine))
     task = asyncio.create_task(collector.run())
@@ -119,10 +124,7 @@ class HeldCoverage(LiveCoverage):
 async def test_changes_stored_during_a_reload_are_not_lost(
     amqtt_broker: bf.EmbeddedBroker, engine: Engine
 ) -> None:
-    settings = CollectorSettings(
-        mqtt_host=amqtt_broker.host, mqtt_port=amqtt_broker.port, share_group="", metrics_port=0,
-        batch_wait=0.01, worse_after=1, better_after=1, coverage_reload=3600,
-    )  # fmt: skip
+    settings = collector_settings(amqtt_broker, coverage_reload=3600)
     coverage = HeldCoverage(engine)
     collector = Collector(
         settings, Ingestor(engine, Hysteresis(worse_after=1, better_after=1)), coverage=coverage
