@@ -91,7 +91,7 @@ class Collector:
         self.coverage = coverage
         self._coverage_ready = False
         self._coverage_backlog: list[tuple[str, Change]] | None = None  # while (re)loading
-        self._committer = ThreadPoolExecutor(1, thread_name_prefix="camnet-commit")
+        self._committer: ThreadPoolExecutor  # one per run(): commits in order
         self.connected = asyncio.Event()
         self.stored = 0  # messages committed since start (for tests and logs)
         self.gate: ReadGate | None = None  # the current connection's reader
@@ -189,6 +189,7 @@ class Collector:
         loop between two transactions), and is never written if N failed. Up to
         ``QUEUED`` batches commit or wait to; reports of all of them count as stored for
         the dedup of the batch being prepared.
+
         Ownership of the caches: a batch is prepared (caches changed), then committing;
         if the session ends or a commit fails, what is not committed is undone, the later
         batch first (see ``Ingestor.prepare``).
