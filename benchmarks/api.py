@@ -66,8 +66,9 @@ COLUMNS = {
     "camera": "id, commune_code, site_id, agent_id, name, lat, lon, camera_type, "
     "installed_on, removed_on, funding, priority",
     "status_interval": 'camera_id, status, faults, cause, start, "end"',
-    "camera_state": "camera_id, status, faults, cause, since, last_report_at, pending_count, "
-    "pending_faults, agent_id",
+    "camera_state": "camera_id, status, faults, cause, since, pending_count, pending_faults, "
+    "agent_id",
+    "health_report": "report_id, camera_id, agent_id, probed_at, received_at, status, faults",
     "snapshot": "camera_id, report_id, taken_at, reason, width, height, jpeg",
     "app_user": "id, username, full_name, role, password_hash, district_code, phone, email, "
     "language, active, created_at",
@@ -193,8 +194,9 @@ def history(prov: Province, rng: random.Random, where: tuple[str, str, str],
         if any(p != UNKNOWN and a <= at < b for p, a, b in spans[-8:]):
             prov.add("snapshot", (cam, f"d{cam}{d}", ts(at), "daily", 640, 360, jpeg))
     prio, since, _ = spans[-1]
-    prov.add("camera_state", (cam, STATUS[prio], "", None, ts(since), prov.now, 0, "",
-                              f"agent-{site}"))  # fmt: skip
+    prov.add("camera_state", (cam, STATUS[prio], "", None, ts(since), 0, "", f"agent-{site}"))
+    prov.add("health_report", (f"r{cam}", cam, f"agent-{site}", prov.now, prov.now,
+                               STATUS[prio], ""))  # fmt: skip  # its last report
     user = len(prov.districts)  # the district's technician
     if prio == DOWN:  # an open task per camera down now; some overdue
         _task(prov, cam, None, code, rng.choice(OPEN_STATES), ts(since), user)

@@ -105,7 +105,8 @@ def report_id(payload: bytes) -> str:
 
 
 def seed(url: str, cams: list[Cam], start: datetime) -> Any:
-    """Create the schema; bulk-insert the registry and every camera's steady state."""
+    """Create the schema; bulk-insert the registry and every camera's steady state (its
+    state, open interval and last report)."""
     engine = make_engine(url)
     create_schema(engine)
     communes = sorted({c for _, c, _ in cams})
@@ -123,12 +124,14 @@ def seed(url: str, cams: list[Cam], start: datetime) -> Any:
     ]  # fmt: skip
     tables += [(store.STATE, [
         {"camera_id": cam, "status": s, "faults": ",".join(f), "cause": cause,
-         "since": since, "last_report_at": last, "last_report_status": s,
-         "pending_status": None, "pending_count": 0, "pending_since": None,
+         "since": since, "pending_status": None, "pending_count": 0, "pending_since": None,
          "pending_faults": "", "pending_cause": None, "agent_id": f"agent-{c}"}
         for cam, c, (s, cause, f) in cams]), (store.INTERVAL, [
         {"camera_id": cam, "status": s, "faults": ",".join(f), "cause": cause,
-         "start": since, "end": None} for cam, _, (s, cause, f) in cams])]  # fmt: skip
+         "start": since, "end": None} for cam, _, (s, cause, f) in cams]), (store.HEALTH, [
+        {"report_id": f"seed{i:028d}", "camera_id": cam, "agent_id": f"agent-{c}",
+         "probed_at": last, "received_at": last, "status": s, "cause": cause,
+         "faults": ",".join(f)} for i, (cam, c, (s, cause, f)) in enumerate(cams)])]  # fmt: skip
     with engine.begin() as conn:
         for table, rows in tables:
             for i in range(0, len(rows), 20_000):  # SQLAlchemy Core executemany
@@ -137,13 +140,15 @@ def seed(url: str, cams: list[Cam], start: datetime) -> Any:
 
 
 def stored(engine: Any, report_id: str | None = None) -> int:
-    """Health rows stored (or whether ``report_id`` is among them); -1 if any quarantined."""
+    """Health rows stored (or whether ``report_id`` is among them), not counting the seeded
+    last reports; -1 if any quarantined."""
+    h = store.HEALTH.c
     with engine.connect() as conn:
         if report_id is not None:
-            q = select(store.HEALTH.c.report_id).where(store.HEALTH.c.report_id == report_id)
-            return int(conn.scalar(q) is not None)
+            return int(conn.scalar(select(h.report_id).where(h.report_id == report_id)) is not None)
         bad = conn.scalar(select(func.count()).select_from(store.QUARANTINE))
-        return -1 if bad else int(conn.scalar(select(func.count()).select_from(store.HEALTH)))
+        ours = select(func.count()).where(h.report_id.not_like("seed%"))
+        return -1 if bad else int(conn.scalar(ours) or 0)
 
 
 def broker_config(path: Path, max_inflight: int, n: int) -> None:

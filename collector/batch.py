@@ -85,8 +85,8 @@ def snapshot_row(snap: Snapshot) -> tuple[dict[str, Any] | None, str]:
     return row, ""
 
 
-def state_of(row: Any) -> State:
-    """A ``camera_state`` row as a :class:`State`."""
+def state_of(row: Any, last_report_at: datetime | None) -> State:
+    """A ``camera_state`` row as a :class:`State`; ``last_report_at`` is not in the row."""
 
     def utc(v: datetime | None) -> datetime | None:
         return as_utc(v) if v is not None else None
@@ -96,8 +96,7 @@ def state_of(row: Any) -> State:
         since=as_utc(row["since"]),
         faults=row["faults"],
         cause=row["cause"],
-        last_report_at=utc(row["last_report_at"]),
-        last_report_status=row["last_report_status"],
+        last_report_at=last_report_at,
         pending_status=row["pending_status"],
         pending_count=row["pending_count"],
         pending_since=utc(row["pending_since"]),

@@ -30,7 +30,7 @@ from agent.messages import MAX_PAYLOAD, AgentStatus, HealthReport, Snapshot
 from collector import store
 from collector.batch import BatchResult, Incoming, Prepared, Work, snapshot_row, state_of
 from collector.models import Camera, as_utc
-from collector.state import Change, Hysteresis, State, advance, to_unknown
+from collector.state import Change, Hysteresis, State, advance, same_stored, to_unknown
 from collector.validate import validate
 
 log = logging.getLogger(__name__)
@@ -71,9 +71,11 @@ class Ingestor:
         with self.engine.connect() as conn:
             self._load_registry(conn)
             self.states.clear()
+            last = store.last_reports(conn)
             for row in conn.execute(select(store.STATE)).mappings():
-                self.states[row["camera_id"]] = state_of(row)
-                self.camera_agent[row["camera_id"]] = row["agent_id"]
+                cam = row["camera_id"]
+                self.states[cam] = state_of(row, last.get(cam))
+                self.camera_agent[cam] = row["agent_id"]
             self.presence = {
                 r["agent_id"]: dict(r) for r in conn.execute(select(store.PRESENCE)).mappings()
             }
@@ -247,6 +249,7 @@ class Ingestor:
         self._seen_agent(report.agent_id, report.commune, msg.received_at, work)
         cam = report.camera_id
         self._remember(cam, work)
+        agent = self.camera_agent.get(cam)
         self.camera_agent[cam] = report.agent_id
         state = self.states.get(cam) or State(status="never_reported", since=at)
         if state.last_report_at is not None and at < state.last_report_at:
@@ -263,7 +266,8 @@ class Ingestor:
         elif (new.faults, new.cause) != (state.faults, state.cause):
             work.ops.append(("faults", cam, Change(new.status, at, new.faults, new.cause)))
         self.states[cam] = new
-        work.dirty.add(cam)
+        if change is not None or not same_stored(new, state) or agent != report.agent_id:
+            work.dirty.add(cam)  # else its row stands: only the last report's time moved
 
     def _bridges_unknown(self, state: State, agent: str, at: datetime) -> bool:
         if state.status != "unknown" or state.last_report_at is None:

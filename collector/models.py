@@ -175,7 +175,11 @@ class HealthRow(SQLModel, table=True):
 
 
 class CameraState(SQLModel, table=True):
-    """The latest state of a camera, with the hysteresis counters."""
+    """The latest state of a camera, with the hysteresis counters.
+
+    Written when any of it changes, not for every report: the time of a camera's last
+    report is the newest ``health_report`` row's (see ``collector.store.last_reports``).
+    """
 
     __tablename__ = "camera_state"
 
@@ -184,8 +188,6 @@ class CameraState(SQLModel, table=True):
     faults: str = ""
     cause: str | None = None
     since: datetime = Field(sa_column=utc_column())
-    last_report_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
-    last_report_status: str | None = None
     #: A status seen but not yet confirmed by hysteresis, how often and since when.
     pending_status: str | None = None
     pending_count: int = 0

@@ -130,6 +130,25 @@ def existing_report_ids(conn: Connection, ids: Iterable[str]) -> set[str]:
     return found
 
 
+def last_reports(conn: Connection) -> dict[str, datetime]:
+    """The newest stored report's time of each camera with a state.
+
+    Not kept in ``camera_state``: rewriting a camera's row for every report only to move
+    that time doubled the database's work per report. One backward probe of
+    ``ix_health_report_camera_probed`` per camera (PostgreSQL and SQLite alike).
+    """
+    h, s = HEALTH.c, STATE.c
+    newest = (
+        select(h.probed_at)
+        .where(h.camera_id == s.camera_id)
+        .order_by(h.probed_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = conn.execute(select(s.camera_id, newest.label("at")))
+    return {r.camera_id: as_utc(r.at) for r in rows if r.at is not None}
+
+
 def set_status_from(
     conn: Connection, camera_id: str, at: datetime, status: str, faults: str, cause: str | None
 ) -> None:
@@ -169,15 +188,13 @@ def update_open_faults(conn: Connection, camera_id: str, faults: str, cause: str
 
 
 def state_row(camera_id: str, state: State, agent_id: str | None) -> dict[str, Any]:
-    """The ``camera_state`` row for ``state``."""
+    """The ``camera_state`` row for ``state`` (all but ``last_report_at``: not stored)."""
     return {
         "camera_id": camera_id,
         "status": state.status,
         "faults": state.faults,
         "cause": state.cause,
         "since": state.since,
-        "last_report_at": state.last_report_at,
-        "last_report_status": state.last_report_status,
         "pending_status": state.pending_status,
         "pending_count": state.pending_count,
         "pending_since": state.pending_since,

@@ -25,13 +25,21 @@ from api import rollup
 from api.app import create_app
 from api.settings import ApiSettings
 from api.users import UserIn, create_user
-from collector.models import Camera, CameraState, KeyArea, SnapshotRow, StatusInterval
+from collector.models import (
+    Camera,
+    CameraState,
+    HealthRow,
+    KeyArea,
+    SnapshotRow,
+    StatusInterval,
+)
 from collector.models_ops import RepairTask
 from tests.collector_helpers import seed_registry
 
 CAMERA = Camera.__table__  # type: ignore[attr-defined]
 STATE = CameraState.__table__  # type: ignore[attr-defined]
 INTERVAL = StatusInterval.__table__  # type: ignore[attr-defined]
+HEALTH = HealthRow.__table__  # type: ignore[attr-defined]
 SNAPSHOT = SnapshotRow.__table__  # type: ignore[attr-defined]
 AREA = KeyArea.__table__  # type: ignore[attr-defined]
 TASK = RepairTask.__table__  # type: ignore[attr-defined]
@@ -81,7 +89,18 @@ def seed(engine: Engine) -> None:
                         faults="covered" if status == "down" else "",
                         cause=None,
                         since=starts[-1],
-                        last_report_at=NOW - timedelta(minutes=1),
+                    )
+                )
+                last = NOW - timedelta(minutes=1)
+                conn.execute(
+                    insert(HEALTH).values(
+                        report_id=f"r-{cam}",
+                        camera_id=cam,
+                        agent_id="agent-1",
+                        status=status,
+                        probed_at=last,
+                        received_at=last,
+                        faults="",
                     )
                 )
         road = {"type": "LineString", "coordinates": [[105.869, 21.040], [105.875, 21.040]]}

@@ -123,7 +123,7 @@ def _seed(engine: Engine) -> None:
             insert(store.STATE),
             [
                 {"camera_id": c, "status": s, "faults": f, "cause": None, "since": t,
-                 "last_report_at": NOW, "pending_count": 0, "pending_faults": ""}
+                 "pending_count": 0, "pending_faults": ""}
                 for c, s, f, t in STATES
             ],
         )  # fmt: skip
@@ -315,6 +315,25 @@ def test_cameras(engine: Engine) -> None:
     assert [(c.faults, c.status, c.open_task_id) for c in two] == [
         (["blurred", "noisy"], "degraded", None)
     ]
+
+
+def test_a_cameras_last_report_is_its_newest_stored_report(engine: Engine) -> None:
+    ago = [("r1", "cam-a", 3), ("r2", "cam-a", 1), ("r3", "cam-a", 2), ("r4", "cam-c", 120)]
+    rows = [(r, c, NOW - timedelta(minutes=m)) for r, c, m in ago]
+    with engine.begin() as conn:
+        conn.execute(
+            insert(store.HEALTH),
+            [{"report_id": r, "camera_id": c, "agent_id": "agent-1", "probed_at": at,
+              "received_at": at, "status": "ok", "faults": ""} for r, c, at in rows],
+        )  # fmt: skip
+    with engine.connect() as conn:
+        last = {c.id: c.last_report_at for c in queries.cameras(conn, None, now=NOW)}
+    assert last == {
+        "cam-a": NOW - timedelta(minutes=1),  # the newest, not the last stored (r3)
+        "cam-c": NOW - timedelta(hours=2),
+        "cam-d": None,  # never reported
+        "cam-e": None,
+    }
 
 
 def test_camera_detail(engine: Engine) -> None:

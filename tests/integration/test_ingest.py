@@ -91,6 +91,30 @@ def test_duplicates_are_stored_once_within_and_across_batches(engine: Engine) ->
     assert count(engine, store.HEALTH) == 3
 
 
+def test_camera_state_is_written_when_the_state_changes_not_for_every_report(
+    engine: Engine,
+) -> None:
+    ingest = Ingestor(engine, RULES)
+    rows, sent = [], []
+    for i, s in enumerate(["ok", "ok", "ok", "down", "down", "down", "ok"]):
+        sent.append(incoming(health("cam-1", s, T0 + minutes(i))))
+        prepared = ingest.prepare(sent[-1:])
+        ingest.commit(prepared)
+        rows.append(len(prepared.work.states))
+    # first report; two that only move the time; down pending, confirmed; still down;
+    # up pending (the pending run is part of the row)
+    assert rows == [1, 0, 0, 1, 1, 0, 1]
+    # a restarted collector takes each camera's last report time from health_report
+    again = Ingestor(engine, RULES)
+    assert again.states["cam-1"].last_report_at == T0 + minutes(6)
+    assert again.states["cam-1"] == ingest.states["cam-1"]
+    assert "cam-2" not in again.states  # never reported: no state
+    # so a redelivered report is found stored, and an older new one is late
+    result = again.process([sent[2], sent[6], incoming(health("cam-1", "down", T0))])
+    assert (result.accepted, result.duplicates, result.late) == (1, 2, 1)
+    assert again.states["cam-1"] == ingest.states["cam-1"]
+
+
 @pytest.mark.parametrize(
     ("topic", "payload", "reason"),
     [

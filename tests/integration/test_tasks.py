@@ -57,7 +57,7 @@ def set_state(
     """The collector's view: ``cam`` is ``status`` from ``since`` (state row + interval)."""
     with engine.begin() as conn:
         store.set_status_from(conn, cam, since, status, faults, cause)
-        row = store.state_row(cam, State(status, since, faults, cause, since, status), None)
+        row = store.state_row(cam, State(status, since, faults, cause, since), None)
         store.upsert(conn, store.STATE, [row], "camera_id")
 
 
