@@ -35,9 +35,10 @@ def render(args: argparse.Namespace, rows: list[Any], size: float, minutes: floa
         "(every PUBACK in: the publisher never competes for the CPUs) through the collector's "
         "topic filters (a plain persistent subscription, its default) and "
         f"`max_inflight_messages {a.max_inflight}`. Cameras start in "
-        "steady state (a `camera_state` row and an open interval each, as under a running "
-        "collector). The collector is timed from its start line (registry and states loaded) "
-        "to the last commit (polled every 50 ms); one row per report, none quarantined.\n",
+        "steady state (a `camera_state` row, an open interval and a last report each, as "
+        "under a running collector). The collector is timed from its start line (registry "
+        "and states loaded) to the last commit (polled every 50 ms); one row per report, "
+        "none quarantined.\n",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {_machine()}; mosquitto in memory, "
         "PostgreSQL 15 with `fsync`, `synchronous_commit` and `full_page_writes` on, all on "
         f"one machine. One province, {a.communes} communes (an agent each), {a.cameras:,} "
