@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from agent.messages import Snapshot
 from collector.models import as_utc
+from collector.presence import Saved
 from collector.state import Change, State
 
 
@@ -61,7 +62,7 @@ class Prepared:
 
     work: Work
     result: BatchResult
-    presence_before: dict[str, dict[str, Any]]
+    presence_before: Saved
     ids: set[str] = field(default_factory=set)  # report ids it stores
 
 

@@ -29,7 +29,8 @@ from sqlalchemy.engine import Connection, Engine
 from agent.messages import MAX_PAYLOAD, AgentStatus, HealthReport, Snapshot
 from collector import store
 from collector.batch import BatchResult, Incoming, Prepared, Work, snapshot_row, state_of
-from collector.models import Camera, as_utc
+from collector.models import Camera
+from collector.presence import Presence
 from collector.state import Change, Hysteresis, State, advance, same_stored, to_unknown
 from collector.validate import validate
 
@@ -59,9 +60,7 @@ class Ingestor:
         self.states: dict[str, State] = {}
         self.camera_agent: dict[str, str | None] = {}
         self.cameras: dict[str, tuple[str, str | None]] = {}  # id -> (commune, agent)
-        self.presence: dict[str, dict[str, Any]] = {}
-        # newest MQTT connection seen per agent: a Will from an older one is stale
-        self.connections: dict[str, datetime] = {}
+        self.agents = Presence()
         self._started_at: datetime | None = None
         self.reload()
 
@@ -76,11 +75,12 @@ class Ingestor:
                 cam = row["camera_id"]
                 self.states[cam] = state_of(row, last.get(cam))
                 self.camera_agent[cam] = row["agent_id"]
-            self.presence = {
-                r["agent_id"]: dict(r) for r in conn.execute(select(store.PRESENCE)).mappings()
-            }
-            for p in self.presence.values():
-                p["since"], p["last_seen"] = as_utc(p["since"]), as_utc(p["last_seen"])
+            self.agents.load(conn.execute(select(store.PRESENCE)).mappings())
+
+    @property
+    def presence(self) -> dict[str, dict[str, Any]]:
+        """Each agent's ``agent_presence`` row as the collector knows it."""
+        return self.agents.rows
 
     def hold_watchdog(self, now: datetime) -> None:
         """Count agents' silence only from ``now`` (the collector itself was away)."""
@@ -116,8 +116,7 @@ class Ingestor:
     ) -> Prepared:
         """Everything but the writes; ``pending``: report ids of a batch not committed yet."""
         result, work = BatchResult(), Work()
-        before = {k: dict(v) for k, v in self.presence.items()}  # one per agent
-        prepared = Prepared(work, result, before)
+        prepared = Prepared(work, result, self.agents.save())  # a row per agent
         try:
             reports = self._parse(batch, work, result)
             fresh = self._dedup(reports, result, pending)
@@ -132,7 +131,7 @@ class Ingestor:
         work.states = [
             store.state_row(c, self.states[c], self.camera_agent.get(c)) for c in work.dirty
         ]
-        work.presence_rows = [dict(row) for row in work.presence.values()]
+        work.presence_rows = self.agents.to_write(work.presence)
         prepared.ids = {report.report_id for _, report in fresh}
         return prepared
 
@@ -146,7 +145,7 @@ class Ingestor:
         for cam, (state, agent) in prepared.work.undo.items():  # only what it touched
             _restore(self.states, cam, state)
             _restore(self.camera_agent, cam, agent)
-        self.presence = prepared.presence_before
+        self.agents.restore(prepared.presence_before)
 
     def _remember(self, cam: str, work: Work) -> None:
         if cam not in work.undo:
@@ -284,7 +283,7 @@ class Ingestor:
         known = self.presence.get(agent)
         if msg.retained and known is not None and known["last_seen"] >= status.sent_at:
             return  # a stale retained status replayed on (re)subscribe: we know better
-        if self._older_connection(status):
+        if self.agents.older_connection(status):
             # mosquitto publishes a connected agent's Will when it shuts down and delivers
             # it again after a restart, possibly after the agent's new connection is up
             result.stale_wills += 1
@@ -296,39 +295,13 @@ class Ingestor:
             outbox_pending=status.outbox_pending,
             outbox_dropped=status.outbox_dropped,
         )
+        work.presence[agent] = row
         if status.state == "offline":  # from the first heartbeat that did not come
             first_missed = last_seen + timedelta(seconds=status.heartbeat)
             self._agent_offline(agent, min(first_missed, msg.received_at), work, result)
 
-    def _older_connection(self, status: AgentStatus) -> bool:
-        """Whether ``status`` belongs to an older connection than one already seen."""
-        if status.connected_at is None:
-            return False  # an agent from before the field: trust it
-        newest = self.connections.get(status.agent_id)
-        if newest is not None and status.connected_at < newest:
-            return True
-        self.connections[status.agent_id] = status.connected_at
-        return False
-
     def _seen_agent(self, agent: str, commune: str, at: datetime, work: Work) -> dict[str, Any]:
-        row = self.presence.get(agent)
-        if row is None:
-            row = {
-                "agent_id": agent,
-                "commune_code": commune,
-                "state": "online",
-                "since": at,
-                "last_seen": at,
-                "heartbeat": 60.0,
-                "outbox_pending": 0,
-                "outbox_dropped": 0,
-            }
-            self.presence[agent] = row
-        if row["state"] != "online":
-            row.update(state="online", since=at)
-        row["last_seen"] = max(row["last_seen"], at)
-        work.presence[agent] = row
-        return row
+        return self.agents.seen(agent, commune, at, work.presence)
 
     def _agent_offline(self, agent: str, at: datetime, work: Work, result: BatchResult) -> None:
         row = self.presence[agent]
