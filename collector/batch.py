@@ -41,6 +41,22 @@ class BatchResult:
     lags: list[float] = field(default_factory=list)
 
 
+class Cam:
+    """What the collector holds for one camera.
+
+    One record, so a report costs one lookup in a dictionary of every camera instead of
+    eight in four (each such lookup costs a few cache misses).
+    """
+
+    __slots__ = ("agent", "commune", "reporter", "state")
+
+    def __init__(self) -> None:
+        self.commune: str | None = None  # registry: None when not (or no longer) in it
+        self.agent: str | None = None  # registry: its agent
+        self.state: State | None = None  # None: never reported
+        self.reporter: str | None = None  # the agent of its last report
+
+
 @dataclass
 class Work:
     """Rows and operations collected for one transaction."""
@@ -50,8 +66,8 @@ class Work:
     snapshots: list[dict[str, Any]] = field(default_factory=list)
     presence: dict[str, dict[str, Any]] = field(default_factory=dict)
     ops: list[tuple[str, str, Change]] = field(default_factory=list)  # (kind, camera, change)
-    dirty: set[str] = field(default_factory=set)
-    undo: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # camera -> (state, agent)
+    dirty: dict[str, Cam] = field(default_factory=dict)  # cameras whose row to write
+    undo: dict[str, tuple[Cam, State | None, str | None]] = field(default_factory=dict)
     states: list[dict[str, Any]] = field(default_factory=list)  # camera_state rows
     presence_rows: list[dict[str, Any]] = field(default_factory=list)
 

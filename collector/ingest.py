@@ -28,21 +28,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from agent.messages import MAX_PAYLOAD, AgentStatus, HealthReport, Snapshot
 from collector import store
-from collector.batch import BatchResult, Incoming, Prepared, Work, snapshot_row, state_of
+from collector.batch import BatchResult, Cam, Incoming, Prepared, Work, snapshot_row, state_of
 from collector.models import Camera
 from collector.presence import Presence
 from collector.state import Change, Hysteresis, State, advance, same_stored, to_unknown
 from collector.validate import validate
 
 log = logging.getLogger(__name__)
-_MISSING: Any = object()
-
-
-def _restore(cache: dict[str, Any], key: str, value: Any) -> None:
-    if value is _MISSING:
-        cache.pop(key, None)
-    else:
-        cache[key] = value
+Parsed = tuple[Incoming, HealthReport, Cam]  # a valid report of a registered camera
 
 
 class Ingestor:
@@ -57,9 +50,7 @@ class Ingestor:
         self.engine = engine
         self.rules = rules or Hysteresis()
         self.offline_after_heartbeats = offline_after_heartbeats
-        self.states: dict[str, State] = {}
-        self.camera_agent: dict[str, str | None] = {}
-        self.cameras: dict[str, tuple[str, str | None]] = {}  # id -> (commune, agent)
+        self.cams: dict[str, Cam] = {}  # registry, state and last reporter of each camera
         self.agents = Presence()
         self._started_at: datetime | None = None
         self.reload()
@@ -68,14 +59,19 @@ class Ingestor:
     def reload(self) -> None:
         """(Re)build the caches from the database."""
         with self.engine.connect() as conn:
+            self.cams = {}
             self._load_registry(conn)
-            self.states.clear()
             last = store.last_reports(conn)
             for row in conn.execute(select(store.STATE)).mappings():
                 cam = row["camera_id"]
-                self.states[cam] = state_of(row, last.get(cam))
-                self.camera_agent[cam] = row["agent_id"]
+                rec = self.cams.get(cam) or self.cams.setdefault(cam, Cam())
+                rec.state, rec.reporter = state_of(row, last.get(cam)), row["agent_id"]
             self.agents.load(conn.execute(select(store.PRESENCE)).mappings())
+
+    @property
+    def states(self) -> dict[str, State]:
+        """Each camera's state (a copy: for tests and tools, not the hot path)."""
+        return {cam: rec.state for cam, rec in self.cams.items() if rec.state is not None}
 
     @property
     def presence(self) -> dict[str, dict[str, Any]]:
@@ -94,7 +90,11 @@ class Ingestor:
     def _load_registry(self, conn: Connection) -> None:
         table = Camera.__table__  # type: ignore[attr-defined]
         rows = conn.execute(select(table.c.id, table.c.commune_code, table.c.agent_id))
-        self.cameras = {r.id: (r.commune_code, r.agent_id) for r in rows}
+        for rec in self.cams.values():  # the same records: batches in flight hold them
+            rec.commune = rec.agent = None
+        for r in rows:
+            rec = self.cams.get(r.id) or self.cams.setdefault(r.id, Cam())
+            rec.commune, rec.agent = r.commune_code, r.agent_id
 
     # ---------------------------------------------------------------- process
     def process(self, batch: list[Incoming], now: datetime | None = None) -> BatchResult:
@@ -120,8 +120,8 @@ class Ingestor:
         try:
             reports = self._parse(batch, work, result)
             fresh = self._dedup(reports, result, pending)
-            for msg, report in fresh:
-                self._apply_report(msg, report, work, result)
+            for msg, report, rec in fresh:
+                self._apply_report(msg, report, rec, work, result)
             if now is not None:
                 self._watchdog(now, work, result)
         except Exception:
@@ -129,10 +129,11 @@ class Ingestor:
             raise
         # rows as of this batch: the next one may change the caches before this commits
         work.states = [
-            store.state_row(c, self.states[c], self.camera_agent.get(c)) for c in work.dirty
+            store.state_row(cam, rec.state, rec.reporter)  # type: ignore[arg-type]  # set
+            for cam, rec in work.dirty.items()
         ]
         work.presence_rows = self.agents.to_write(work.presence)
-        prepared.ids = {report.report_id for _, report in fresh}
+        prepared.ids = {report.report_id for _, report, _ in fresh}
         return prepared
 
     def commit(self, prepared: Prepared) -> None:
@@ -142,19 +143,16 @@ class Ingestor:
 
     def undo(self, prepared: Prepared) -> None:
         """Take a prepared batch (not committed, or failed) back out of the caches."""
-        for cam, (state, agent) in prepared.work.undo.items():  # only what it touched
-            _restore(self.states, cam, state)
-            _restore(self.camera_agent, cam, agent)
+        for rec, state, reporter in prepared.work.undo.values():  # only what it touched
+            rec.state, rec.reporter = state, reporter
         self.agents.restore(prepared.presence_before)
 
-    def _remember(self, cam: str, work: Work) -> None:
+    def _remember(self, cam: str, rec: Cam, work: Work) -> None:
         if cam not in work.undo:
-            work.undo[cam] = (self.states.get(cam, _MISSING), self.camera_agent.get(cam, _MISSING))
+            work.undo[cam] = (rec, rec.state, rec.reporter)
 
-    def _parse(
-        self, batch: list[Incoming], work: Work, result: BatchResult
-    ) -> list[tuple[Incoming, HealthReport]]:
-        reports: list[tuple[Incoming, HealthReport]] = []
+    def _parse(self, batch: list[Incoming], work: Work, result: BatchResult) -> list[Parsed]:
+        reports: list[Parsed] = []
         for msg in batch:
             reason, detail = self._parse_one(msg, work, result, reports)
             if reason is not None:
@@ -166,7 +164,7 @@ class Ingestor:
         msg: Incoming,
         work: Work,
         result: BatchResult,
-        reports: list[tuple[Incoming, HealthReport]],
+        reports: list[Parsed],
     ) -> tuple[str | None, str]:
         data, reason, detail = validate(msg)
         if data is None:
@@ -174,11 +172,11 @@ class Ingestor:
         if isinstance(data, AgentStatus):
             self._apply_status(msg, data, work, result)
             return None, ""
-        known = self._camera(data.camera_id)
-        if known is None:
+        rec = self._camera(data.camera_id)
+        if rec is None:
             return "unknown_camera", f"camera {data.camera_id!r} is not in the registry"
-        if known[0] != data.commune:
-            return "wrong_commune", f"registry says commune {known[0]}, report {data.commune}"
+        if rec.commune != data.commune:
+            return "wrong_commune", f"registry says commune {rec.commune}, report {data.commune}"
         if isinstance(data, Snapshot):
             return self._apply_snapshot(data, work, result)
         # the same instant with the stdlib's UTC tzinfo, as every other time here has: two
@@ -186,30 +184,29 @@ class Ingestor:
         # slower, and each report is compared and subtracted a few times (pydantic's own
         # TzInfo is a different object per value)
         data.__dict__["probed_at"] = data.probed_at.astimezone(UTC)
-        reports.append((msg, data))
+        reports.append((msg, data, rec))
         return None, ""
 
-    def _camera(self, camera_id: str) -> tuple[str, str | None] | None:
-        known = self.cameras.get(camera_id)
-        if known is None:
+    def _camera(self, camera_id: str) -> Cam | None:
+        rec = self.cams.get(camera_id)
+        if rec is None or rec.commune is None:
             self.refresh_registry()  # imported since we loaded? (rare: costs one query)
-            known = self.cameras.get(camera_id)
-        return known
+            rec = self.cams.get(camera_id)
+        return rec if rec is not None and rec.commune is not None else None
 
     def _dedup(
         self,
-        reports: list[tuple[Incoming, HealthReport]],
+        reports: list[Parsed],
         result: BatchResult,
         pending: Collection[str],
-    ) -> list[tuple[Incoming, HealthReport]]:
+    ) -> list[Parsed]:
         # Only a report no newer than its camera's last one can have been stored: a stored
         # report moved ``last_report_at`` in the same transaction (replays and redeliveries
         # are older). Newer ones need no lookup: most of them, most of the time.
-        states = self.states
         maybe = [
             r.report_id
-            for _, r in reports
-            if (s := states.get(r.camera_id)) is None
+            for _, r, rec in reports
+            if (s := rec.state) is None
             or s.last_report_at is None
             or r.probed_at <= s.last_report_at
         ]
@@ -218,16 +215,17 @@ class Ingestor:
             with self.engine.connect() as conn:
                 stored = store.existing_report_ids(conn, maybe)
         fresh = []
-        for msg, report in reports:
-            if report.report_id in stored or report.report_id in pending:
+        for parsed in reports:
+            report_id = parsed[1].report_id
+            if report_id in stored or report_id in pending:
                 result.duplicates += 1
                 continue
-            stored.add(report.report_id)
-            fresh.append((msg, report))
+            stored.add(report_id)
+            fresh.append(parsed)
         return fresh
 
     def _apply_report(
-        self, msg: Incoming, report: HealthReport, work: Work, result: BatchResult
+        self, msg: Incoming, report: HealthReport, rec: Cam, work: Work, result: BatchResult
     ) -> None:
         at = report.probed_at
         faults = ",".join(sorted(report.faults))
@@ -247,10 +245,9 @@ class Ingestor:
         result.lags.append((msg.received_at - at).total_seconds())
         self._seen_agent(report.agent_id, report.commune, msg.received_at, work)
         cam = report.camera_id
-        self._remember(cam, work)
-        agent = self.camera_agent.get(cam)
-        self.camera_agent[cam] = report.agent_id
-        state = self.states.get(cam) or State(status="never_reported", since=at)
+        self._remember(cam, rec, work)
+        agent, rec.reporter = rec.reporter, report.agent_id
+        state = rec.state or State(status="never_reported", since=at)
         if state.last_report_at is not None and at < state.last_report_at:
             result.late += 1  # stored, but too old to move the state
             return
@@ -264,9 +261,9 @@ class Ingestor:
             result.changes.append((cam, change))
         elif (new.faults, new.cause) != (state.faults, state.cause):
             work.ops.append(("faults", cam, Change(new.status, at, new.faults, new.cause)))
-        self.states[cam] = new
+        rec.state = new
         if change is not None or not same_stored(new, state) or agent != report.agent_id:
-            work.dirty.add(cam)  # else its row stands: only the last report's time moved
+            work.dirty[cam] = rec  # else its row stands: only the last report's time moved
 
     def _bridges_unknown(self, state: State, agent: str, at: datetime) -> bool:
         if state.status != "unknown" or state.last_report_at is None:
@@ -307,18 +304,17 @@ class Ingestor:
         row = self.presence[agent]
         row.update(state="offline", since=at)
         work.presence[agent] = row
-        cameras = {c for c, a in self.camera_agent.items() if a == agent}
-        cameras |= {c for c, (_, a) in self.cameras.items() if a == agent}
-        for cam in sorted(cameras):
-            state = self.states.get(cam)
-            if state is None:
+        cameras = sorted(c for c, r in self.cams.items() if agent in (r.reporter, r.agent))
+        for cam in cameras:
+            rec = self.cams[cam]
+            if rec.state is None:
                 continue
-            new, change = to_unknown(state, at)
+            new, change = to_unknown(rec.state, at)
             if change is not None:
-                self._remember(cam, work)
-                self.states[cam] = new
+                self._remember(cam, rec, work)
+                rec.state = new
                 work.ops.append(("set", cam, change))
-                work.dirty.add(cam)
+                work.dirty[cam] = rec
                 result.changes.append((cam, change))
         log.warning("agent %s offline since %s: %d cameras unknown", agent, at, len(cameras))
 
