@@ -201,8 +201,9 @@ class Ingestor:
         pending: Collection[str],
     ) -> list[Parsed]:
         # Only a report no newer than its camera's last one can have been stored: a stored
-        # report moved ``last_report_at`` in the same transaction (replays and redeliveries
-        # are older). Newer ones need no lookup: most of them, most of the time.
+        # report moved its camera's ``last_report_at`` (in memory; at start, the newest
+        # stored report's), and replays and redeliveries are older. Newer ones need no
+        # lookup: most of them, most of the time.
         maybe = [
             r.report_id
             for _, r, rec in reports
