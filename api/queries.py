@@ -21,11 +21,11 @@ from api.queries_tasks import COMMUNE, TASK, camera_tasks, split_list
 from api.queries_tasks import task_detail as task_detail  # the API reads tasks from here too
 from api.queries_tasks import tasks as tasks
 from api.schemas import CameraDetail, CameraRow, CommuneRow, IntervalOut, SnapshotRef
-from collector.models import CAMERA_STATES, HealthRow, SnapshotRow, as_utc
+from collector.models import CAMERA_STATES, SnapshotRow, as_utc
 from collector.models_ops import TASK_OPEN_STATES
 from collector.ratio import CAMERA, INTERVAL, STATE, VN, WORKING, local_midnight
+from collector.store import newest_report_at
 
-HEALTH: Table = HealthRow.__table__  # type: ignore[attr-defined]
 SNAPSHOT: Table = SnapshotRow.__table__  # type: ignore[attr-defined]
 
 
@@ -133,14 +133,7 @@ def _camera_query() -> Select[Any]:
         .where(t.camera_id == c.id, t.state.in_(TASK_OPEN_STATES))
         .scalar_subquery()
     )
-    h = HEALTH.c
-    last_report = (  # correlated: one backward probe of ix_health_report_camera_probed
-        select(h.probed_at)
-        .where(h.camera_id == c.id)
-        .order_by(h.probed_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    last_report = newest_report_at(c.id)
     status = func.coalesce(s.status, literal("never_reported"))
     return select(
         c.id, c.name, c.commune_code, c.site_id, c.agent_id, c.lat, c.lon, c.heading, c.fov,

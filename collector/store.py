@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic_core import to_json
-from sqlalchemy import Table, and_, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, Table, and_, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -137,16 +137,20 @@ def last_reports(conn: Connection) -> dict[str, datetime]:
     that time doubled the database's work per report. One backward probe of
     ``ix_health_report_camera_probed`` per camera (PostgreSQL and SQLite alike).
     """
-    h, s = HEALTH.c, STATE.c
-    newest = (
-        select(h.probed_at)
-        .where(h.camera_id == s.camera_id)
-        .order_by(h.probed_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    rows = conn.execute(select(s.camera_id, newest.label("at")))
+    s = STATE.c
+    rows = conn.execute(select(s.camera_id, newest_report_at(s.camera_id).label("at")))
     return {r.camera_id: as_utc(r.at) for r in rows if r.at is not None}
+
+
+def newest_report_at(camera_id: ColumnElement[str]) -> ScalarSelect[datetime]:
+    """The newest stored report's time of the camera ``camera_id`` names.
+
+    ``camera_id`` is a column of the outer query: one backward probe of
+    ``ix_health_report_camera_probed`` per row (PostgreSQL and SQLite alike).
+    """
+    h = HEALTH.c
+    query = select(h.probed_at).where(h.camera_id == camera_id)
+    return query.order_by(h.probed_at.desc()).limit(1).scalar_subquery()
 
 
 def set_status_from(
