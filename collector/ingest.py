@@ -20,22 +20,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from agent.messages import MAX_PAYLOAD, AgentStatus, HealthReport, Snapshot
+from agent.messages import MAX_PAYLOAD, AgentStatus, Snapshot
 from collector import store
 from collector.batch import BatchResult, Cam, Incoming, Prepared, Work, snapshot_row, state_of
+from collector.fast_report import Report
 from collector.models import Camera
 from collector.presence import Presence
 from collector.state import Change, Hysteresis, State, advance, same_stored, to_unknown
 from collector.validate import validate
 
 log = logging.getLogger(__name__)
-Parsed = tuple[Incoming, HealthReport, Cam]  # a valid report of a registered camera
+Parsed = tuple[Incoming, Report, Cam]  # a valid report of a registered camera
 
 
 class Ingestor:
@@ -179,11 +180,6 @@ class Ingestor:
             return "wrong_commune", f"registry says commune {rec.commune}, report {data.commune}"
         if isinstance(data, Snapshot):
             return self._apply_snapshot(data, work, result)
-        # the same instant with the stdlib's UTC tzinfo, as every other time here has: two
-        # datetimes with different tzinfo objects compare through utcoffset() calls, 10x
-        # slower, and each report is compared and subtracted a few times (pydantic's own
-        # TzInfo is a different object per value)
-        data.__dict__["probed_at"] = data.probed_at.astimezone(UTC)
         reports.append((msg, data, rec))
         return None, ""
 
@@ -226,7 +222,7 @@ class Ingestor:
         return fresh
 
     def _apply_report(
-        self, msg: Incoming, report: HealthReport, rec: Cam, work: Work, result: BatchResult
+        self, msg: Incoming, report: Report, rec: Cam, work: Work, result: BatchResult
     ) -> None:
         at = report.probed_at
         faults = ",".join(sorted(report.faults))
