@@ -18,12 +18,14 @@ from collector.state import Change, State
 
 
 class Incoming(NamedTuple):
-    """One MQTT message as received (a tuple: made for every message, cheaply)."""
+    """One MQTT message as received (a tuple: made once for every message, cheaply)."""
 
     topic: str
     payload: bytes
     received_at: datetime
     retained: bool = False  # a retained copy the broker replays on subscribe
+    qos: int = 0  # how to acknowledge it after its batch is stored
+    mid: int = 0  # its packet id (QoS 1 and 2)
 
 
 @dataclass

@@ -36,7 +36,7 @@ from collector.coverage_live import LiveCoverage
 from collector.events import STATE_TOPIC, CameraChange, state_messages
 from collector.ingest import Ingestor
 from collector.metrics import CollectorMetrics
-from collector.mqtt_read import Inbox, ReadGate, Received
+from collector.mqtt_read import Inbox, ReadGate, incoming_of
 from collector.ratio import ratio_now
 from collector.settings import CollectorSettings
 from collector.state import Change
@@ -145,7 +145,7 @@ class Collector:
     async def _session(self, client: aiomqtt.Client) -> None:
         inbox = Inbox()
         high = 4 * self.settings.batch_size
-        gate = ReadGate(client, high, deliver=inbox.put, queued=inbox.qsize)
+        gate = ReadGate(client, high, deliver=inbox.put, queued=inbox.qsize, clock=self.clock)
         gate.install()
         self.gate = gate
         # agents were not silent while *we* were away: their reports are queued for us
@@ -154,7 +154,7 @@ class Collector:
         async def read() -> None:
             try:
                 async for message in client.messages:  # only what paho parsed (QoS 2)
-                    inbox.put(Received.of(message))
+                    inbox.put(incoming_of(message, self.clock()))
                     gate.check()
             except aiomqtt.MqttError as exc:  # hand the failure to the store loop
                 inbox.put(exc)
@@ -208,10 +208,9 @@ class Collector:
                 batch, failure = await self._collect(inbox)
                 gate.check()
                 now, started = self.clock(), time.perf_counter()
-                incoming = [Incoming(m.topic, m.payload, now, m.retain) for m in batch]
                 ids = set().union(*(p.prepared.ids for p in inflight)) if inflight else ()
                 try:
-                    ready = self.ingestor.prepare(incoming, now, ids)
+                    ready = self.ingestor.prepare(batch, now, ids)
                 except Exception as exc:  # prepare undid itself
                     raise _StoreError from exc
                 before = inflight[-1].done if inflight else None
@@ -234,9 +233,9 @@ class Collector:
             raise _StoreError("the batch before this one was not stored")
         self.ingestor.commit(prepared)
 
-    async def _collect(self, inbox: Inbox) -> tuple[list[Received], aiomqtt.MqttError | None]:
+    async def _collect(self, inbox: Inbox) -> tuple[list[Incoming], aiomqtt.MqttError | None]:
         """Up to a batch of messages (none when idle: the watchdog still runs)."""
-        s, batch = self.settings, list[Received]()
+        s, batch = self.settings, list[Incoming]()
         if not await inbox.wait(s.watchdog_interval):
             return batch, None
         deadline = time.monotonic() + s.batch_wait
@@ -353,7 +352,7 @@ class Collector:
 class _Pending(NamedTuple):
     """A batch whose transaction runs (or waits to run) in the commit thread."""
 
-    batch: list[Received]
+    batch: list[Incoming]
     prepared: Prepared
     started: float
     commit: asyncio.Future[None]  # awaited by the event loop (shielded)

@@ -6,7 +6,8 @@ Three gaps of aiomqtt 2.5 / paho 2.2 that matter at thousands of reports a secon
   several layers (decode, message object, callbacks, aiomqtt's wrapper and queue): about
   90 µs a message on the benchmark machine, which capped a bare aiomqtt subscriber at
   11,000 messages/s. :class:`ReadGate` reads 64 KiB at a time and parses QoS 0/1 PUBLISH
-  packets itself (a few µs each) into :class:`Received`; every other packet (CONNACK,
+  packets itself (a few µs each) into :class:`collector.batch.Incoming`, stamped with the
+  time of the read that brought them; every other packet (CONNACK,
   SUBACK, PINGRESP, the PUBACKs of the collector's own events, QoS 2) goes to paho whole,
   through a ``recv`` that serves exactly that packet's bytes.
 * Acknowledgements after commit go out as one write per batch (:meth:`ReadGate.ack`)
@@ -30,30 +31,23 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from datetime import datetime
 
 import aiomqtt
 from paho.mqtt.client import MQTTv5
 
+from collector.batch import Incoming
+
 CHUNK = 65536
 _PUBACK = 0x40
+_tuple_new = tuple.__new__
 
 
-class Received(NamedTuple):
-    """One PUBLISH as the collector stores and acknowledges it."""
-
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
-    mid: int
-
-    @classmethod
-    def of(cls, message: aiomqtt.Message) -> Received:
-        """A message paho parsed itself (QoS 2, or read before the gate was installed)."""
-        payload = message.payload
-        data = bytes(payload) if isinstance(payload, bytes | bytearray) else str(payload).encode()
-        return cls(message.topic.value, data, message.qos, bool(message.retain), message.mid)
+def incoming_of(message: aiomqtt.Message, at: datetime) -> Incoming:
+    """A message paho parsed itself (QoS 2, or read before the gate was installed)."""
+    payload = message.payload
+    data = bytes(payload) if isinstance(payload, bytes | bytearray) else str(payload).encode()
+    return Incoming(message.topic.value, data, at, bool(message.retain), message.qos, message.mid)
 
 
 class Inbox:
@@ -64,10 +58,10 @@ class Inbox:
     """
 
     def __init__(self) -> None:
-        self._items: deque[Received | aiomqtt.MqttError] = deque()
+        self._items: deque[Incoming | aiomqtt.MqttError] = deque()
         self._ready = asyncio.Event()
 
-    def put(self, item: Received | aiomqtt.MqttError) -> None:
+    def put(self, item: Incoming | aiomqtt.MqttError) -> None:
         """Add ``item`` and wake a waiting ``take``."""
         self._items.append(item)
         self._ready.set()
@@ -84,7 +78,7 @@ class Inbox:
                 await asyncio.wait_for(self._ready.wait(), seconds)
         return bool(self._items)
 
-    def take(self, most: int, into: list[Received]) -> aiomqtt.MqttError | None:
+    def take(self, most: int, into: list[Incoming]) -> aiomqtt.MqttError | None:
         """Move up to ``most`` messages into ``into``; stop at (and return) a failure."""
         items, n = self._items, min(most, len(self._items))
         for _ in range(n):
@@ -102,10 +96,13 @@ class ReadGate:
         self,
         client: aiomqtt.Client,
         high: int,
-        deliver: Callable[[Received], None],
+        deliver: Callable[[Incoming], None],
         queued: Callable[[], int],
+        clock: Callable[[], datetime],
     ) -> None:
         self.client = client
+        self.clock = clock
+        self._now = clock()  # when the bytes in the buffer were read
         self.paho = client._client
         self.high = high
         self.deliver = deliver
@@ -133,10 +130,10 @@ class ReadGate:
         self._take_queued()  # paho's, read right after CONNACK: they came first
 
     def _take_queued(self) -> None:
-        """Deliver, in order, what paho parsed itself (see :meth:`Received.of`)."""
+        """Deliver, in order, what paho parsed itself (see :func:`incoming_of`)."""
         queue = self.client._queue
         while not queue.empty():
-            self.deliver(Received.of(queue.get_nowait()))
+            self.deliver(incoming_of(queue.get_nowait(), self.clock()))
 
     def waiting(self) -> int:
         """Messages read but not stored yet (ours and aiomqtt's queue)."""
@@ -154,7 +151,7 @@ class ReadGate:
                 loop.add_reader(self._fd, self._read)
                 loop.call_soon(self._resume)  # whole packets may be waiting in our buffer
 
-    def ack(self, batch: Iterable[Received]) -> None:
+    def ack(self, batch: Iterable[Incoming]) -> None:
         """Acknowledge ``batch`` after its commit: its QoS 1 PUBACKs in one write."""
         blob = bytearray()
         for m in batch:
@@ -198,6 +195,7 @@ class ReadGate:
             self.paho._last_bytes_received = time.monotonic()
         self._buf = self._buf[self._pos :] + data
         self._pos = self._limit = 0
+        self._now = self.clock()
         self._resume()
         pending = getattr(sock, "pending", None)  # TLS: decrypted but not read yet
         if not self.paused and pending is not None and pending() > 0:
@@ -251,7 +249,7 @@ class ReadGate:
             pos = end
         self._pos = self._limit = pos
 
-    def _publish(self, buf: bytes, cmd: int, at: int, end: int) -> Received:
+    def _publish(self, buf: bytes, cmd: int, at: int, end: int) -> Incoming:
         size = buf[at] << 8 | buf[at + 1]
         p = at + 2 + size
         topic = buf[at + 2 : p].decode("utf-8", "replace")  # a bad name is quarantined
@@ -263,7 +261,8 @@ class ReadGate:
             while buf[p] & 0x80:
                 length, shift, p = length | (buf[p] & 0x7F) << shift, shift + 7, p + 1
             p += 1 + (length | buf[p] << shift)
-        return Received(topic, buf[p:end], qos, bool(cmd & 1), mid)
+        # tuple.__new__: a NamedTuple's own __new__ is a Python function (0.5 µs more)
+        return _tuple_new(Incoming, (topic, buf[p:end], self._now, bool(cmd & 1), qos, mid))
 
     def _lost(self, exc: BaseException) -> None:
         done = self.client._disconnected

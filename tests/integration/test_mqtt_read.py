@@ -11,20 +11,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 
 import aiomqtt
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from collector.batch import Incoming
 from collector.broker import EmbeddedBroker
-from collector.mqtt_read import ReadGate, Received
+from collector.mqtt_read import ReadGate, incoming_of
 from tests import broker_fixtures as bf
 from tests.chain_helpers import until
 
 mosquitto, mosquitto_factory, amqtt_broker = bf.mosquitto, bf.mosquitto_factory, bf.amqtt_broker
 # every size class of the remaining length (1 to 3 bytes), around a chunk and past it
 SIZES = [0, 1, 100, 127, 128, 5000, 16_383, 16_384, 65_000, 65_536, 70_000, 300_000]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _client(host: str, port: int, name: str, **kw: object) -> aiomqtt.Client:
@@ -37,17 +43,17 @@ def _client(host: str, port: int, name: str, **kw: object) -> aiomqtt.Client:
 
 @contextlib.asynccontextmanager
 async def _gate(
-    client: aiomqtt.Client, got: list[Received], high: int = 10**6
+    client: aiomqtt.Client, got: list[Incoming], high: int = 10**6
 ) -> AsyncIterator[ReadGate]:
     """Install a gate delivering to ``got``, as the collector does (with its reader task,
     which should never see a message: the gate takes them all from aiomqtt's queue).
     """
-    gate = ReadGate(client, high, deliver=got.append, queued=lambda: len(got))
+    gate = ReadGate(client, high, deliver=got.append, queued=lambda: len(got), clock=_now)
     gate.install()
 
     async def forward() -> None:
         async for message in client.messages:
-            got.append(Received.of(message))
+            got.append(incoming_of(message, _now()))
 
     task = asyncio.create_task(forward())
     try:
@@ -70,8 +76,9 @@ async def _exchange(host: str, port: int, prefix: str, *, amqtt: bool = False) -
     messages = [(f"{prefix}/thử/{i}", _payload(i, n)) for i, n in enumerate(SIZES)]
     async with aiomqtt.Client(host, port) as pub:
         await pub.publish(f"{prefix}/retained", b"kept", qos=1, retain=True)
-    got: list[Received] = []
+    got: list[Incoming] = []
     reader = f"reader-{prefix[-12:]}"
+    started = _now()
     async with _client(host, port, reader, keepalive=1) as client, _gate(client, got) as gate:
         await client.subscribe(f"{prefix}/#", qos=1)  # SUBACK goes through the gate to paho
         await _until(lambda: len(got) == 1)
@@ -79,13 +86,23 @@ async def _exchange(host: str, port: int, prefix: str, *, amqtt: bool = False) -
             for i, (topic, payload) in enumerate(messages):
                 await pub.publish(topic, payload, qos=i % 2)
         await _until(lambda: len(got) == 1 + len(messages))
-        assert got[0] == Received(f"{prefix}/retained", b"kept", 1, True, got[0].mid)
-        assert [(m.topic, m.payload, m.retain) for m in got[1:]] == [
+        first = got[0]
+        assert (first.topic, first.payload, first.qos, first.retained) == (
+            f"{prefix}/retained",
+            b"kept",
+            1,
+            True,
+        )
+        assert [(m.topic, m.payload, m.retained) for m in got[1:]] == [
             (topic, payload, False) for topic, payload in messages
         ]
         if not amqtt:  # amqtt delivers a QoS 0 publication at the subscription's QoS 1
             assert [m.qos for m in got[1:]] == [i % 2 for i in range(len(messages))]
         assert all(m.mid > 0 for m in got if m.qos == 1)
+        times = [m.received_at for m in got]  # stamped when read, in order
+        assert started <= times[0]
+        assert times == sorted(times)
+        assert times[-1] <= _now()
         assert gate.parsed == len(got)
         await asyncio.sleep(2.5)  # keepalive 1 s: PINGREQ/PINGRESP pass while idle
         assert client._client.is_connected()
@@ -94,7 +111,7 @@ async def _exchange(host: str, port: int, prefix: str, *, amqtt: bool = False) -
     if amqtt:
         return  # amqtt 0.12 does not send unacknowledged messages again on a resumed session
     # the session keeps exactly the QoS 1 messages that were not acknowledged
-    again: list[Received] = []
+    again: list[Incoming] = []
     async with _client(host, port, reader) as client, _gate(client, again) as gate:
         want = [m.payload for m in got if m.qos == 1][3:]
         await _until(lambda: len(again) >= len(want))
@@ -117,7 +134,7 @@ async def test_mqtt5_properties_are_skipped(mosquitto: bf.Mosquitto) -> None:
     props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     props.MessageExpiryInterval = 3600
     props.UserProperty = [("agent", "agent-1"), ("note", "x" * 300)]
-    sizes, got = [0, 10, 70_000], list[Received]()
+    sizes, got = [0, 10, 70_000], list[Incoming]()
     async with _client(host, port, "reader-v5", protocol=v5) as client, _gate(client, got):
         await client.subscribe(f"{prefix}/#", qos=1)
         async with aiomqtt.Client(host, port, protocol=v5) as pub:
@@ -128,7 +145,7 @@ async def test_mqtt5_properties_are_skipped(mosquitto: bf.Mosquitto) -> None:
 
 
 async def test_qos2_goes_the_long_way_through_paho(mosquitto: bf.Mosquitto) -> None:
-    prefix, got = bf.unique_topic_prefix(), list[Received]()
+    prefix, got = bf.unique_topic_prefix(), list[Incoming]()
     host, port = mosquitto.host, mosquitto.port
     async with _client(host, port, "reader-qos2") as client, _gate(client, got) as gate:
         await client.subscribe(f"{prefix}/#", qos=2)
@@ -142,10 +159,10 @@ async def test_qos2_goes_the_long_way_through_paho(mosquitto: bf.Mosquitto) -> N
 @pytest.mark.parametrize("high", [3, 50])
 async def test_reading_pauses_and_resumes(mosquitto: bf.Mosquitto, high: int) -> None:
     prefix = bf.unique_topic_prefix()
-    got: list[Received] = []
+    got: list[Incoming] = []
     async with _client(mosquitto.host, mosquitto.port, f"reader-pause-{high}") as client:
-        held: list[Received] = []
-        gate = ReadGate(client, high, deliver=held.append, queued=lambda: len(held))
+        held: list[Incoming] = []
+        gate = ReadGate(client, high, deliver=held.append, queued=lambda: len(held), clock=_now)
         gate.install()
         await client.subscribe(f"{prefix}/#", qos=1)
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as pub:
