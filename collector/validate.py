@@ -65,17 +65,19 @@ def validate(msg: Incoming) -> tuple[Model | None, str, str]:
     validator = _VALIDATORS.get(kind)
     if validator is None or not msg.topic.startswith(_ROOT):
         return None, "bad_topic", topic_problem(msg.topic)
-    data: Model | None = fast_report(msg.payload) if kind == "health" else None
-    if data is None:  # not a health report, or one the fast decoder leaves to pydantic
-        try:
-            model = validator.validate_json(msg.payload)
-        except ValidationError as exc:
-            kinds = {e["type"] for e in exc.errors()}
-            return None, "bad_json" if "json_invalid" in kinds else "bad_schema", short(exc)
-        try:
-            data = Report.of(model) if isinstance(model, HealthReport) else model
-        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: valid, but not in UTC
-            return None, "bad_schema", "probed_at: out of range in UTC"
+    fast = fast_report(msg.payload, msg.topic) if kind == "health" else None
+    if fast is not None:
+        return fast, "", ""  # on its own topic: checked there
+    # not a health report, or one the fast decoder leaves to pydantic
+    try:
+        model = validator.validate_json(msg.payload)
+    except ValidationError as exc:
+        kinds = {e["type"] for e in exc.errors()}
+        return None, "bad_json" if "json_invalid" in kinds else "bad_schema", short(exc)
+    try:
+        data = Report.of(model) if isinstance(model, HealthReport) else model
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: valid, but not in UTC
+        return None, "bad_schema", "probed_at: out of range in UTC"
     # ids in the payload are validated; the topic must be exactly the one they name
     if msg.topic != topic_of(data):
         problem = topic_problem(msg.topic)

@@ -132,8 +132,16 @@ PLAUSIBLE: dict[str, list[object]] = {
 }
 
 
-def same_verdict(payload: bytes) -> None:
-    fast = fast_report(payload)
+def topic_for(doc: dict[str, Any]) -> str:
+    """The topic a publisher would pick for ``doc``'s ids, whatever they are."""
+    return f"camnet/v1/{doc.get('commune')}/{doc.get('agent_id')}/{doc.get('camera_id')}/health"
+
+
+TOPIC = topic_for(BASE)
+
+
+def same_verdict(payload: bytes, topic: str) -> None:
+    fast = fast_report(payload, topic)
     if fast is None:
         return  # pydantic decides: nothing to compare
     try:
@@ -165,12 +173,12 @@ def test_the_mirror_has_the_contracts_fields() -> None:
 
 def test_a_valid_report_reads_the_same_both_ways() -> None:
     raw = payload(BASE)
-    fast = fast_report(raw)
+    fast = fast_report(raw, TOPIC)
     assert fast is not None  # the everyday report takes the fast path
     assert fast == Report.of(HealthReport.model_validate_json(raw))
     assert fast.probed_at == datetime(2026, 11, 22, 23, 50, 58, 260913, tzinfo=UTC)
     agent_made = HealthReport.model_validate(BASE).model_dump_json().encode()
-    assert fast_report(agent_made) == fast  # as the agent serialises it
+    assert fast_report(agent_made, TOPIC) == fast  # as the agent serialises it
 
 
 @pytest.mark.parametrize("field", [*BASE, "stream.codec", "stream.width", "stream.fps", "url"])
@@ -181,10 +189,10 @@ def test_every_tricky_value_in_every_field(field: str) -> None:
             doc["stream"][field.split(".")[1]] = value
         else:
             doc[field] = value
-        same_verdict(payload(doc))
+        same_verdict(payload(doc), topic_for(doc))
     doc = json.loads(json.dumps(BASE))
     doc.pop(field, None)
-    same_verdict(payload(doc))
+    same_verdict(payload(doc), topic_for(doc))
 
 
 def test_fuzzed_payloads_never_pass_the_fast_path_alone() -> None:
@@ -210,9 +218,9 @@ def test_fuzzed_payloads_never_pass_the_fast_path_alone() -> None:
             )
         elif kind == 4:
             data = data.replace(b'"m', b'"\\ud800m', 1)  # a lone surrogate
-        fast = fast_report(data)
+        fast = fast_report(data, topic_for(doc))
         accepted += fast is not None
-        same_verdict(data)
+        same_verdict(data, topic_for(doc))
     assert accepted > 500  # the mutations left enough valid payloads to compare
 
 
@@ -221,7 +229,7 @@ def test_validate_gives_a_report_either_way() -> None:
     now = datetime.now(UTC)
     quick, _, _ = validate(Incoming(topic, payload(BASE), now))
     slow_doc = {**BASE, "seq": "7", "probed_at": "2026-11-23T06:50:58.260913+07:00"}
-    assert fast_report(payload(slow_doc)) is None  # left to pydantic
+    assert fast_report(payload(slow_doc), topic) is None  # left to pydantic
     slow, _, _ = validate(Incoming(topic, payload(slow_doc), now))
     assert isinstance(quick, Report)
     assert quick == slow
@@ -235,3 +243,21 @@ def test_a_time_that_has_no_utc_equivalent_is_quarantined_not_raised() -> None:
     doc = {**BASE, "probed_at": "0001-01-01T00:00:00+01:00"}  # the contract allows it
     data, reason, detail = validate(Incoming(topic, payload(doc), datetime.now(UTC)))
     assert (data, reason, detail) == (None, "bad_schema", "probed_at: out of range in UTC")
+
+
+def test_only_on_its_own_topic() -> None:
+    raw = payload(BASE)
+    assert fast_report(raw, TOPIC) is not None
+    for topic in [
+        TOPIC.replace("cam-26007-000947", "cam-2"),  # another camera's topic
+        TOPIC.replace("/health", "/snapshot"),
+        TOPIC + "/",
+        TOPIC + "\n",
+        "x" + TOPIC,
+    ]:
+        assert fast_report(raw, topic) is None
+    # ids that join into a well-formed topic but are not ids themselves
+    doc = {**BASE, "commune": "26007/agent-26007", "agent_id": "cam-26007-000947", "camera_id": ""}
+    assert fast_report(payload(doc), topic_for(doc)) is None
+    slash = {**BASE, "agent_id": "a/b"}
+    assert fast_report(payload(slash), topic_for(slash)) is None
