@@ -146,7 +146,7 @@ class MqttConfig(BaseModel):
     )
     keepalive: int = Field(60, ge=5, le=65535, description="Seconds between MQTT pings when idle.")
     heartbeat: float = Field(
-        60.0, gt=0, description="Seconds between 'online' AgentStatus messages."
+        60.0, gt=0, le=86_400, description="Seconds between 'online' AgentStatus messages."
     )
     outbox_path: Path | None = Field(
         None, description="SQLite outbox file; default: <state_dir>/outbox.sqlite."

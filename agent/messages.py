@@ -219,7 +219,9 @@ class AgentStatus(BaseModel):
             " connection (a broker restart re-delivers it) from a real one."
         ),
     )
-    heartbeat: float = Field(gt=0, description="Seconds between heartbeats.")
+    heartbeat: float = Field(
+        gt=0, le=86_400, description="Seconds between heartbeats (at most a day)."
+    )
     cameras: int = Field(0, ge=0, description="Cameras this agent probes.")
     outbox_pending: int = Field(0, ge=0, description="Reports waiting in the outbox.")
     outbox_dropped: int = Field(0, ge=0, description="Reports dropped (outbox full), ever.")

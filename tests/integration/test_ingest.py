@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from agent.messages import status_topic
 from collector import store
 from collector.batch import Incoming
 from collector.db import create_schema, make_engine
@@ -132,6 +134,25 @@ def test_bad_payloads_are_quarantined(
     with engine.connect() as conn:
         row = conn.execute(select(store.QUARANTINE)).mappings().one()
     assert (row["reason"], row["size"], row["topic"]) == (reason, len(payload), topic)
+
+
+def test_values_the_collector_cannot_compute_with_are_quarantined(engine: Engine) -> None:
+    """A heartbeat of 1e300 s or a time with no UTC equivalent once raised in ``prepare``:
+    the batch failed, came again and failed again, and ingest stopped."""
+    ok = incoming(health("cam-1", "ok", T0))
+    heart = status("agent-00001", "offline", T0).model_dump(mode="json")
+    old = health("cam-1", "ok", T0 + minutes(1)).model_dump(mode="json")
+    old["probed_at"] = "0001-01-01T00:00:00+01:00"
+    bad = [
+        Incoming(
+            status_topic("agent-00001"), json.dumps({**heart, "heartbeat": 1e300}).encode(), T0
+        ),
+        Incoming(ok.topic, json.dumps(old).encode(), T0),
+    ]
+    ingest = Ingestor(engine, RULES)
+    result = ingest.process([*bad, ok])
+    assert (result.accepted, result.quarantined) == (1, {"bad_schema": 2})
+    assert ingest.process([], T0 + minutes(60)).quarantined == {}  # the watchdog runs on
 
 
 def test_unknown_camera_wrong_commune_and_topic_mismatch(engine: Engine) -> None:
