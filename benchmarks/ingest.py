@@ -301,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-inflight", type=int, default=1000, help="mosquitto's window")
     p.add_argument("--batch-size", type=int, default=1000, help="collector batch size")
     p.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
+    p.add_argument(
+        "--repeat", type=int, default=1, help="PostgreSQL rounds (the verdict: their median)"
+    )
     args = p.parse_args(argv)
     started, settings = time.perf_counter(), CollectorSettings()
     sessions = {BARE: subscriptions("bench-aiomqtt"), RAW: subscriptions("bench-raw")}
@@ -317,23 +320,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         broker_config(broker.config_path, args.max_inflight, n)
         broker.start()
-        for db in ["postgresql", "sqlite"] if args.db == "both" else [args.db]:
+        dbs = ["postgresql", "sqlite"] if args.db == "both" else [args.db]
+        rounds = [db for db in dbs for _ in range(args.repeat if db == "postgresql" else 1)]
+        for k, db in enumerate(rounds):
             print(f"== {db}: registry; publishing {n:,} reports, then draining them", flush=True)
             url = f"sqlite:///{work}/camnet.db"
             if db == "postgresql":
-                servers.append(pg := PostgresServer(work / "pg"))
-                pg.init()  # writes fsync = off etc.; the last setting in the file wins
-                with (pg.datadir / "postgresql.conf").open("a") as conf:
-                    conf.write("fsync = on\nsynchronous_commit = on\nfull_page_writes = on\n")
-                pg.start()
-                url = pg.url(pg.create_database("camnet_bench"))
+                if not servers:
+                    servers.append(PostgresServer(work / "pg"))
+                    servers[0].init()  # writes fsync = off etc.; the last setting wins
+                    with (servers[0].datadir / "postgresql.conf").open("a") as conf:
+                        conf.write("fsync = on\nsynchronous_commit = on\nfull_page_writes = on\n")
+                    servers[0].start()
+                pg = servers[0]
+                url = pg.url(pg.create_database(f"camnet_bench_{k}"))  # a fresh one a round
             engine = seed(url, cams, start)
             asyncio.run(make_sessions(broker.host, broker.port, sessions))
             pub = publish(broker.host, broker.port, messages)
             bare = asyncio.run(drain_aiomqtt(broker.host, broker.port, n))
             raw = asyncio.run(drain_raw(broker.host, broker.port, n))
             print(f"  publish {pub:,.0f}/s, aiomqtt {n / bare:,.0f}/s, raw {n / raw:,.0f}/s")
-            log, mark = work / f"collector-{db}.log", broker.log_path.stat().st_size
+            log, mark = work / f"collector-{db}-{k}.log", broker.log_path.stat().st_size
             debug_log(broker, True)  # to count what the collector holds: sent, not yet acked
             CPU_OF["mosquitto"] = partial(cpu_seconds, broker.pid or 0)
             CPU_OF.pop("postgresql", None)
