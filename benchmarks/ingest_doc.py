@@ -73,8 +73,9 @@ def render(args: argparse.Namespace, rows: list[Any], size: float, minutes: floa
         first, second = mid - ready, peak - mid
         bounded = second <= max(8.0, first / 4)
         notes.append(
-            f"- {r.db}, collector memory bounded (the second half of the drain adds ≤ max(8 "
-            f"MiB, 1/4 of the first half): caches grow with the fleet, not with the backlog): "
+            f"- {label(r, i, rows)}, collector memory bounded (the second half of the drain "
+            "adds ≤ max(8 MiB, 1/4 of the first half): caches grow with the fleet, not with the "
+            "backlog): "
             f"+{first:.0f} then +{second:.0f} MiB — {_verdict(bounded)}. Mosquitto counted up "
             f"to {r.held:,} reports in flight (sent, not yet acknowledged: in TCP buffers while "
             "the collector pauses reading)."
