@@ -33,7 +33,7 @@ def label(row: Any, i: int, rows: list[Any]) -> str:
 def render(args: argparse.Namespace, rows: list[Any], size: float, minutes: float) -> str:
     """Return the markdown section."""
     a = args
-    repeat = f" --repeat {a.repeat}" if a.repeat > 1 else ""
+    repeat = f" --repeat {a.repeat}"
     lines = [
         "## Collector ingest\n\nSustained ingest of the deployed `camnet collector` (one "
         "process) from Debian's mosquitto into PostgreSQL and SQLite, against two bare "
