@@ -66,9 +66,9 @@ async def run_collector(settings: CollectorSettings) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    # batch N commits in a thread (several database round trips) while N+1 is prepared in
-    # another: hand the GIL over every 0.5 ms instead of 5, or each answer from the
-    # database waits up to 5 ms for the preparing thread
+    # batch N commits in a thread (several database round trips) while N+1 is prepared on
+    # the event loop: hand the GIL over every 0.5 ms instead of 5, or each answer from the
+    # database waits up to 5 ms for the preparing loop
     sys.setswitchinterval(0.0005)
     coverage = None
     if settings.coverage:
