@@ -25,9 +25,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from agent.messages import FAULTS, TOPIC_ROOT, Cause, Fault, HealthReport, Status
+from agent.messages import FAULTS, ID_PATTERN, TOPIC_ROOT, Cause, Fault, HealthReport, Status
 
-_ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+_ID = ID_PATTERN.removeprefix("^").removesuffix("$")  # the contract's, for our anchors
 # a health report's ids must be exactly its topic's: one match of the topic checks all
 # three (the payload's ids, joined by "/", equal a topic of six "/"-free parts only if
 # each equals its part), 1 µs a report less than a pattern for each
