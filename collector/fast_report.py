@@ -11,8 +11,8 @@ pydantic accepts with the same values. Where the two libraries differ it is *str
 (ids and commune codes in ASCII, checked through the topic they must equal, ``\Z`` for
 ``$``, times in plain RFC 3339 with at most microseconds, no number in a string, no
 integer written as a float), and a payload it refuses goes to pydantic, whose verdict
-stands. ``tests/unit/test_fast_report.py`` holds
-the two to that, field by field and over fuzzed payloads.
+stands. ``tests/unit/test_fast_report.py`` holds the two to that, field by field and over
+fuzzed payloads.
 
 Either way the collector gets a :class:`Report`: what it uses of a health report.
 """
