@@ -256,7 +256,8 @@ class MqttPublisher:
             else:
                 return  # stopped cleanly
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
+                async with asyncio.timeout(delay):  # 3.11's wait_for can lose a cancel
+                    await self._stop.wait()
 
     def _client(self) -> aiomqtt.Client:
         s = self.settings

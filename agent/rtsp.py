@@ -333,5 +333,6 @@ async def _wait_for_keyframe(
             )
         wait = min(deadline, last + options.rtp_idle) - now
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(collector.done.wait(), timeout=max(wait, 0.01))
+            async with asyncio.timeout(max(wait, 0.01)):  # 3.11's wait_for can lose a cancel
+                await collector.done.wait()
     collector.finish()

@@ -123,7 +123,8 @@ class AlertsService:
                 log.exception("alerts: database failed; trying again in a few seconds")
                 pause = 5.0
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), pause)
+                async with asyncio.timeout(pause):  # 3.11's wait_for can lose a cancel
+                    await self.wake.wait()
 
     async def pass_once(self) -> int:
         """Collect, apply the time rules, send what is due; return messages sent."""

@@ -71,11 +71,17 @@ class Inbox:
         return len(self._items)
 
     async def wait(self, seconds: float) -> bool:
-        """Wait up to ``seconds`` for an item; whether there is one."""
+        """Wait up to ``seconds`` for an item; whether there is one.
+
+        Not ``asyncio.wait_for``: on Python 3.11 it returns normally when its task is
+        cancelled in the loop turn an item arrives, and the cancel is lost (the store
+        loop then never ends and the collector cannot stop). ``asyncio.timeout`` keeps it.
+        """
         if not self._items:
             self._ready.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), seconds)
+                async with asyncio.timeout(seconds):
+                    await self._ready.wait()
         return bool(self._items)
 
     def take(self, most: int, into: list[Incoming]) -> aiomqtt.MqttError | None:
