@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import socket
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+
+from tests.hang_dump import dump_before
 
 pytest_plugins: list[str] = []
 
@@ -32,3 +35,19 @@ def verify_cleanup() -> Iterator[None]:
             break
         time.sleep(0.05)
     assert not extra, f"threads left behind: {[t.name for t in extra]}"
+
+
+@pytest.fixture(autouse=True)
+def dump_tasks_before_timeout(request: pytest.FixtureRequest) -> Iterator[None]:
+    """For an asyncio test: print its tasks' awaits shortly before pytest-timeout fires."""
+    marker = request.node.get_closest_marker("timeout")
+    limit = float(marker.args[0] if marker and marker.args else request.config.getini("timeout"))
+    if not inspect.iscoroutinefunction(getattr(request, "function", None)) or limit < 20:
+        yield
+        return
+    timer = dump_before(0.9 * limit)
+    try:
+        yield
+    finally:
+        timer.cancel()
+        timer.join()
