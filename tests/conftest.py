@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import random
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +24,33 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def free_block(count: int) -> int:
+    """Return the first of ``count`` consecutive free ports on 127.0.0.1.
+
+    The block lies below the kernel's ephemeral range, so that no outgoing connection
+    (of the very programs about to listen on it) takes one of its ports meanwhile.
+    """
+    low = 32768
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    start = 20000 if low > 21000 + count else 1024
+    for _ in range(200):
+        base = random.randrange(start, max(start + 1, low - count))
+        if all(_bindable(port) for port in range(base, base + count)):
+            return base
+    raise RuntimeError(f"no {count} free consecutive ports below {low}")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's servers do
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from collector import store
 from collector.db import make_engine
 from collector.models_ops import RepairTask
-from tests.conftest import free_port
+from tests.conftest import free_block
 
 ALL_WORK = "working ratio: Xã A 4/4 (100 %) · Xã B 4/4 (100 %) · Xã C 4/4 (100 %)"
 
@@ -71,11 +71,14 @@ def alert_logged(var: Path) -> bool:
 
 @pytest.mark.timeout(240)  # a whole break-and-repair cycle of the script (~90 s) and stop
 def test_demo_shows_live_reports_and_stops_cleanly(tmp_path: Path) -> None:
-    base = 20000 + free_port() % 20000  # a block of 14 ports: base-1 .. base+12
+    # cameras on base-1 .. base+12, then metrics, MQTT and API: all below the ephemeral
+    # range (in it, the demo's own connections could take a port before it listens)
+    block = free_block(17)
+    base = block + 1
     command = [sys.executable, "-m", "camnet_cli", "demo", "--interval", "3"]
-    command += ["--base-port", str(base), "--metrics-port", str(free_port())]
-    command += ["--mqtt-port", str(free_port())]
-    api_port = free_port()
+    command += ["--base-port", str(base), "--metrics-port", str(block + 14)]
+    command += ["--mqtt-port", str(block + 15)]
+    api_port = block + 16
     command += ["--api-port", str(api_port)]
     command += ["--var", str(tmp_path)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
