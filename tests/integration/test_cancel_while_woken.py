@@ -19,6 +19,7 @@ from alerts.service import AlertsService, AlertsSettings
 from collector.batch import Incoming
 from collector.db import create_schema, make_engine
 from collector.mqtt_read import Inbox
+from tests.hang_dump import awaits
 
 
 async def _parked(task: asyncio.Task[object]) -> None:
@@ -89,8 +90,5 @@ PARKED = {"wait", "wait_for"}  # Event.wait, or wait_for around it (before the f
 
 def _innermost(task: asyncio.Task[object]) -> str:
     """The name of the innermost coroutine ``task`` is suspended in."""
-    coro, name = task.get_coro(), ""
-    while coro is not None and hasattr(coro, "cr_code"):
-        name = coro.cr_code.co_name
-        coro = coro.cr_await
-    return name
+    chain = awaits(task)
+    return chain[-1].rsplit(" ", 1)[-1] if chain else ""
